@@ -1,0 +1,482 @@
+//! Reading the token endpoint's response (RFC 6749 sections 5.1 and 5.2).
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Failure, OAuthError, Unreadable};
+use crate::secret::Secret;
+
+/// An HTTP response as the host received it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// The header fields.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header with this name, compared without regard to case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The media type of the body, lowercase and without parameters.
+    fn media_type(&self) -> Option<String> {
+        let value = self.header("content-type")?;
+        let essence = value.split(';').next().unwrap_or_default().trim();
+        Some(essence.to_ascii_lowercase())
+    }
+}
+
+/// A token response carries tokens, so Debug shows only its size.
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("content_type", &self.header("content-type"))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// An access token read from a successful token response.
+#[derive(Debug, Clone)]
+pub struct Token {
+    /// The access token.
+    pub access_token: Secret,
+    /// The token type as the server named it, such as `Bearer`.
+    pub token_type: String,
+    /// When the token expires, unix seconds.
+    pub expires_at: Option<u64>,
+    /// The refresh token the server issued, if any.
+    pub refresh_token: Option<Secret>,
+    /// The granted scope, if the server stated it.
+    pub scope: Option<String>,
+    /// Every other member of the response.
+    pub extra: Map<String, Value>,
+}
+
+/// The longest snippet of a body an error shows.
+const SNIPPET_CHARS: usize = 200;
+
+/// Response members whose values are secrets wherever they appear.
+const SECRET_MEMBERS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "issued_token",
+    "client_secret",
+    "password",
+    "assertion",
+    "code",
+    "device_code",
+];
+
+/// Reads a token endpoint response received at `now` (unix seconds).
+pub fn read_token_response(response: &Response, now: u64) -> Result<Token, Failure> {
+    let status = response.status;
+    let unreadable = |problem: String, location: String| {
+        Failure::Unreadable(Unreadable {
+            problem,
+            location,
+            status,
+            snippet: snippet(&response.body),
+        })
+    };
+
+    let members = match parse_members(response) {
+        Ok(members) => members,
+        Err((problem, location)) => {
+            let problem = if (200..300).contains(&status) {
+                problem
+            } else {
+                format!("HTTP {status} without an OAuth error: {problem}")
+            };
+            return Err(unreadable(problem, location));
+        }
+    };
+
+    // RFC 6749 section 5.2 names 400 for errors, but servers also use 401,
+    // 403 and even 200; an `error` member is the error whatever the status.
+    if let Some(error) = members.get("error") {
+        let Some(error) = error.as_str().filter(|e| !e.is_empty()) else {
+            return Err(unreadable(
+                "`error` is not a non-empty string".into(),
+                "error".into(),
+            ));
+        };
+        let text = |name: &str| {
+            members
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(|s| redact(&cut(s, 500)))
+        };
+        return Err(Failure::Rejected(OAuthError {
+            error: error.to_owned(),
+            error_description: text("error_description"),
+            error_uri: text("error_uri"),
+            status,
+        }));
+    }
+
+    if !(200..300).contains(&status) {
+        return Err(unreadable(
+            format!("HTTP {status} without an OAuth error"),
+            "error".into(),
+        ));
+    }
+    read_token(members, now).map_err(|(problem, member)| unreadable(problem, member))
+}
+
+/// The response members: a JSON object, or form fields when the server
+/// answered `application/x-www-form-urlencoded` despite `Accept: application/json`.
+fn parse_members(response: &Response) -> Result<Map<String, Value>, (String, String)> {
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(("the body is empty".into(), String::new()));
+    }
+    if response.media_type().as_deref() == Some("application/x-www-form-urlencoded") {
+        return Ok(form_urlencoded::parse(&response.body)
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect());
+    }
+    match serde_json::from_slice::<Value>(&response.body) {
+        Ok(Value::Object(members)) => Ok(members),
+        Ok(_) => Err((
+            "the body is JSON but not an object".into(),
+            "line 1, column 1".into(),
+        )),
+        Err(e) => {
+            let media_type = response
+                .media_type()
+                .unwrap_or_else(|| "no Content-Type".into());
+            Err((
+                format!("the body is not JSON (Content-Type: {media_type})"),
+                format!("line {}, column {}", e.line(), e.column()),
+            ))
+        }
+    }
+}
+
+/// RFC 6749 section 5.1: `access_token` and `token_type` are required,
+/// `expires_in`, `refresh_token` and `scope` optional.
+fn read_token(mut members: Map<String, Value>, now: u64) -> Result<Token, (String, String)> {
+    let access_token =
+        take_string(&mut members, "access_token")?.ok_or_else(|| missing("access_token"))?;
+    let token_type =
+        take_string(&mut members, "token_type")?.ok_or_else(|| missing("token_type"))?;
+    let expires_in = match members.remove("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(seconds(&value).ok_or_else(|| {
+            (
+                format!("`expires_in` is {value}, not a number of seconds"),
+                String::from("expires_in"),
+            )
+        })?),
+    };
+    let refresh_token = take_string(&mut members, "refresh_token")?;
+    let scope = take_string(&mut members, "scope")?;
+    Ok(Token {
+        access_token: Secret::new(access_token),
+        token_type,
+        expires_at: expires_in.map(|secs| now.saturating_add(secs)),
+        refresh_token: refresh_token.map(Secret::new),
+        scope,
+        extra: members,
+    })
+}
+
+fn missing(member: &str) -> (String, String) {
+    (
+        format!("the required member `{member}` is missing"),
+        member.to_owned(),
+    )
+}
+
+/// Removes a member that must be a non-empty string when present. Its value
+/// is never quoted: it may be a token.
+fn take_string(
+    members: &mut Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, (String, String)> {
+    match members.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err((format!("`{name}` is not a string"), name.to_owned())),
+    }
+}
+
+/// A lifetime in whole seconds. Some servers send it as a string or with a
+/// fraction; both are read, a negative lifetime is not.
+fn seconds(value: &Value) -> Option<u64> {
+    let number = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // `as` saturates; the range check keeps NaN and negatives out.
+    (number.is_finite() && number >= 0.0).then_some(number as u64)
+}
+
+/// The start of a body for an error message, with secrets removed: secret
+/// members of a JSON object are replaced, and in other text every long run
+/// that looks like a token.
+fn snippet(body: &[u8]) -> String {
+    let text = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut members)) => {
+            for name in SECRET_MEMBERS {
+                if let Some(value) = members.get_mut(*name) {
+                    *value = Value::String("[redacted]".into());
+                }
+            }
+            Value::Object(members).to_string()
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    redact(&cut(flat.trim(), SNIPPET_CHARS))
+}
+
+/// At most `max` characters, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// Replaces every run of 16 or more token characters that holds both a
+/// letter and a digit — the shape of access tokens, refresh tokens and
+/// JWTs — with `[redacted]`. Words and numbers survive.
+pub(crate) fn redact(text: &str) -> String {
+    fn token_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=')
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(token_char) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(|c| !token_char(c)).unwrap_or(rest.len());
+        let run = &rest[..end];
+        let looks_like_token = run.len() >= 16
+            && run.chars().any(|c| c.is_ascii_digit())
+            && run.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if looks_like_token { "[redacted]" } else { run });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn json_response(status: u16, body: Value) -> Response {
+        Response {
+            status,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/json;charset=UTF-8".into(),
+            )],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn unreadable(result: Result<Token, Failure>) -> Unreadable {
+        match result {
+            Err(Failure::Unreadable(u)) => u,
+            other => panic!("expected an unreadable response, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_full_token_response_is_read() {
+        let response = json_response(
+            200,
+            json!({
+                "access_token": "at-1", "token_type": "Bearer", "expires_in": 3600,
+                "refresh_token": "rt-1", "scope": "read write", "id_token": "x", "ext": {"a": 1}
+            }),
+        );
+        let token = read_token_response(&response, 1_000).expect("token");
+        assert_eq!(token.access_token.expose(), "at-1");
+        assert_eq!(token.token_type, "Bearer");
+        assert_eq!(token.expires_at, Some(4_600));
+        assert_eq!(
+            token.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-1")
+        );
+        assert_eq!(token.scope.as_deref(), Some("read write"));
+        assert_eq!(
+            Value::Object(token.extra),
+            json!({"id_token": "x", "ext": {"a": 1}})
+        );
+    }
+
+    #[test]
+    fn a_minimal_token_response_has_no_expiry() {
+        let response = json_response(200, json!({"access_token": "at", "token_type": "bearer"}));
+        let token = read_token_response(&response, 5).expect("token");
+        assert_eq!(token.expires_at, None);
+        assert!(token.refresh_token.is_none());
+        assert!(token.extra.is_empty());
+    }
+
+    #[test]
+    fn expires_in_as_string_or_fraction_is_read() {
+        for (value, expected) in [(json!("120"), 130), (json!(59.9), 69), (json!(0), 10)] {
+            let response = json_response(
+                200,
+                json!({"access_token": "a", "token_type": "Bearer", "expires_in": value}),
+            );
+            assert_eq!(
+                read_token_response(&response, 10)
+                    .expect("token")
+                    .expires_at,
+                Some(expected)
+            );
+        }
+        for value in [json!(-1), json!("soon"), json!(true)] {
+            let response = json_response(
+                200,
+                json!({"access_token": "a", "token_type": "Bearer", "expires_in": value}),
+            );
+            assert_eq!(
+                unreadable(read_token_response(&response, 10)).location,
+                "expires_in"
+            );
+        }
+    }
+
+    #[test]
+    fn a_form_encoded_token_response_is_read() {
+        let response = Response {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: b"access_token=at%2B1&token_type=bearer&scope=repo".to_vec(),
+        };
+        let token = read_token_response(&response, 0).expect("token");
+        assert_eq!(token.access_token.expose(), "at+1");
+        assert_eq!(token.scope.as_deref(), Some("repo"));
+    }
+
+    #[test]
+    fn an_error_response_is_rejected_with_its_details() {
+        let response = json_response(
+            401,
+            json!({"error": "invalid_client", "error_description": "bad secret", "error_uri": "https://as/e"}),
+        );
+        match read_token_response(&response, 0) {
+            Err(Failure::Rejected(e)) => assert_eq!(
+                e,
+                OAuthError {
+                    error: "invalid_client".into(),
+                    error_description: Some("bad secret".into()),
+                    error_uri: Some("https://as/e".into()),
+                    status: 401,
+                }
+            ),
+            other => panic!("expected rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_member_in_a_200_is_still_an_error() {
+        let response = json_response(200, json!({"error": "bad_verification_code"}));
+        assert!(
+            matches!(read_token_response(&response, 0), Err(Failure::Rejected(e)) if e.status == 200)
+        );
+    }
+
+    #[test]
+    fn missing_required_members_are_named() {
+        let response = json_response(200, json!({"token_type": "Bearer"}));
+        let u = unreadable(read_token_response(&response, 0));
+        assert_eq!(u.location, "access_token");
+        let response = json_response(200, json!({"access_token": "secret-at-value"}));
+        let u = unreadable(read_token_response(&response, 0));
+        assert_eq!(u.location, "token_type");
+        assert!(!u.snippet.contains("secret-at-value"), "{}", u.snippet);
+    }
+
+    #[test]
+    fn an_html_error_page_is_unreadable_with_its_status_and_start() {
+        let response = Response {
+            status: 503,
+            headers: vec![("Content-Type".into(), "text/html".into())],
+            body: b"<html>\n<h1>Service Unavailable</h1></html>".to_vec(),
+        };
+        let u = unreadable(read_token_response(&response, 0));
+        assert_eq!(u.status, 503);
+        assert!(
+            u.problem.starts_with("HTTP 503 without an OAuth error"),
+            "{}",
+            u.problem
+        );
+        assert!(u.problem.contains("text/html"), "{}", u.problem);
+        assert_eq!(u.snippet, "<html> <h1>Service Unavailable</h1></html>");
+    }
+
+    #[test]
+    fn empty_and_non_object_bodies_are_unreadable() {
+        for body in [&b""[..], b"  ", b"[1,2]", b"\"token\""] {
+            let response = Response {
+                status: 200,
+                headers: vec![],
+                body: body.to_vec(),
+            };
+            unreadable(read_token_response(&response, 0));
+        }
+    }
+
+    #[test]
+    fn snippets_hide_tokens_and_are_cut() {
+        let body = json!({"access_token": "eyJhbGciOiJSUzI1NiJ9.payload.sig", "token_type": 7});
+        let u = unreadable(read_token_response(&json_response(200, body), 0));
+        assert_eq!(u.location, "token_type");
+        assert!(!u.snippet.contains("eyJ"), "{}", u.snippet);
+
+        let text = format!(
+            "upstream said token=abc123def456ghi789jkl and {}",
+            "x".repeat(400)
+        );
+        let response = Response {
+            status: 500,
+            headers: vec![],
+            body: text.into_bytes(),
+        };
+        let u = unreadable(read_token_response(&response, 0));
+        assert!(
+            u.snippet.starts_with("upstream said [redacted] and xxx"),
+            "{}",
+            u.snippet
+        );
+        assert!(u.snippet.ends_with('…'));
+        assert!(u.snippet.chars().count() <= SNIPPET_CHARS + 1);
+    }
+
+    #[test]
+    fn redaction_keeps_words_and_numbers() {
+        assert_eq!(
+            redact("internationalization 1234567890123456 a1b2c3d4e5f6g7h8"),
+            "internationalization 1234567890123456 [redacted]"
+        );
+    }
+}

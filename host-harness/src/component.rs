@@ -1,0 +1,326 @@
+//! Loading the connector component and calling it.
+//!
+//! The component is compiled once per [`ConnectorHost`]; each call gets a
+//! fresh [`Store`] from a pre-instantiated component, bounded in fuel (CPU)
+//! and memory, with a WASI context that grants nothing: no directories, no
+//! environment, no arguments, no network, no clocks.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result, anyhow};
+use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::bindings::{cli, random, sync};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "oauth-connector",
+    });
+}
+
+pub use bindings::exports::oauth2::connector::http::{Request, Response};
+pub use bindings::exports::oauth2::connector::settings::FieldError;
+pub use bindings::exports::oauth2::connector::tokens::{
+    Context, Failure, OauthError, Token, Unreadable,
+};
+
+/// The connector component built from this repository's sources.
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector.wasm"));
+
+/// The WASI interfaces the harness provides, by package and interface name.
+/// A component importing anything else fails to instantiate.
+pub const PROVIDED_WASI_INTERFACES: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// Resource bounds for one call into the component.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Fuel (roughly, wasm instructions) one call may use.
+    pub fuel: u64,
+    /// Bytes of linear memory one instance may grow to.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            // Generous for request building and RSA signing, small enough to
+            // stop a runaway loop within a second or two.
+            fuel: 2_000_000_000,
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What a store holds: the locked-down WASI context and the limits.
+struct Guest {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for Guest {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The connector component, compiled and pre-instantiated.
+pub struct ConnectorHost {
+    engine: Engine,
+    pre: bindings::OauthConnectorPre<Guest>,
+    limits: Limits,
+}
+
+impl ConnectorHost {
+    /// Compiles the component embedded in the harness.
+    pub fn embedded() -> Result<Self> {
+        Self::from_bytes(
+            EMBEDDED_COMPONENT,
+            "the embedded connector component",
+            Limits::default(),
+        )
+    }
+
+    /// Compiles a component file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("failed to read component `{}`", path.display()))?;
+        Self::from_bytes(
+            &bytes,
+            &format!("component `{}`", path.display()),
+            Limits::default(),
+        )
+    }
+
+    /// Compiles component bytes; `name` says what they are in error messages.
+    pub fn from_bytes(bytes: &[u8], name: &str, limits: Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).consume_fuel(true);
+        let engine = anyhow_result(Engine::new(&config))
+            .context("failed to configure the wasmtime engine")?;
+        let component = anyhow_result(Component::new(&engine, bytes))
+            .with_context(|| format!("failed to compile {name}"))?;
+        let mut linker = Linker::new(&engine);
+        add_provided_wasi(&mut linker)?;
+        let instance_pre = anyhow_result(linker.instantiate_pre(&component))
+            .with_context(|| format!("{name} needs imports the harness does not provide"))?;
+        let pre = anyhow_result(bindings::OauthConnectorPre::new(instance_pre))
+            .with_context(|| format!("{name} does not export the oauth2:connector world"))?;
+        Ok(Self {
+            engine,
+            pre,
+            limits,
+        })
+    }
+
+    /// The names of everything the component imports.
+    pub fn imports(&self) -> Vec<String> {
+        let component = self.pre.instance_pre().component();
+        component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// A fresh instance in a fresh store.
+    fn instantiate(&self) -> Result<(Store<Guest>, bindings::OauthConnector)> {
+        let mut store = Store::new(
+            &self.engine,
+            Guest {
+                wasi: WasiCtx::builder()
+                    .allow_tcp(false)
+                    .allow_udp(false)
+                    .allow_ip_name_lookup(false)
+                    .build(),
+                table: ResourceTable::new(),
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.limits.memory_bytes)
+                    .instances(4)
+                    .tables(16)
+                    .memories(4)
+                    .build(),
+            },
+        );
+        store.limiter(|guest| &mut guest.limits);
+        store.set_fuel(self.limits.fuel)?;
+        let instance = anyhow_result(self.pre.instantiate(&mut store))
+            .context("failed to instantiate the connector component")?;
+        Ok((store, instance))
+    }
+
+    /// The JSON Schema of the configuration document.
+    pub fn schema(&self) -> Result<String> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance.oauth2_connector_settings().call_schema(&mut store),
+            "schema",
+        )
+    }
+
+    /// Every problem in a configuration document.
+    pub fn validate(&self, config: &str) -> Result<Vec<FieldError>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_settings()
+                .call_validate(&mut store, config),
+            "validate",
+        )
+    }
+
+    /// The token request for the configured grant.
+    pub fn token_request(&self, config: &str, cx: &Context) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_token_request(&mut store, config, cx),
+            "token-request",
+        )
+    }
+
+    /// A refresh request for this refresh token.
+    pub fn refresh_request(
+        &self,
+        config: &str,
+        refresh_token: &str,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance.oauth2_connector_tokens().call_refresh_request(
+                &mut store,
+                config,
+                refresh_token,
+                cx,
+            ),
+            "refresh-request",
+        )
+    }
+
+    /// Reads a token endpoint response received at `now`.
+    pub fn read_token_response(
+        &self,
+        config: &str,
+        response: &Response,
+        now: u64,
+    ) -> Result<Result<Token, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_read_token_response(&mut store, config, response, now),
+            "read-token-response",
+        )
+    }
+}
+
+/// A trap (a panic in the guest, exhausted fuel, a memory limit) becomes an
+/// error naming the call, never a crash of the host.
+fn trapped<T>(result: wasmtime::Result<T>, call: &str) -> Result<T> {
+    result.map_err(|e| anyhow!("the connector component failed in `{call}`: {e:#}"))
+}
+
+/// wasmtime has its own error type; this lets `anyhow`'s context apply.
+fn anyhow_result<T>(result: wasmtime::Result<T>) -> Result<T> {
+    result.map_err(anyhow::Error::from)
+}
+
+/// Marks the resource table as the data the WASI I/O bindings work on.
+struct HasIo;
+
+impl HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// Adds exactly the WASI interfaces in [`PROVIDED_WASI_INTERFACES`]: what a
+/// Rust standard-library component needs for start-up, stdio and random
+/// bytes. Filesystem, sockets and clocks are left out, so a component that
+/// imports them cannot be instantiated at all.
+fn add_provided_wasi(linker: &mut Linker<Guest>) -> Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView as _};
+    use wasmtime_wasi::random::WasiRandom;
+
+    let l = linker;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<Guest, HasIo>(l, |g| {
+        &mut g.table
+    })?;
+    sync::io::poll::add_to_linker::<Guest, HasIo>(l, |g| &mut g.table)?;
+    sync::io::streams::add_to_linker::<Guest, HasIo>(l, |g| &mut g.table)?;
+    random::random::add_to_linker::<Guest, WasiRandom>(l, |g| g.wasi.random())?;
+    random::insecure::add_to_linker::<Guest, WasiRandom>(l, |g| g.wasi.random())?;
+    random::insecure_seed::add_to_linker::<Guest, WasiRandom>(l, |g| g.wasi.random())?;
+    cli::environment::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::exit::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::stdin::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::stdout::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::stderr::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::terminal_input::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::terminal_output::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::terminal_stdin::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::terminal_stdout::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    cli::terminal_stderr::add_to_linker::<Guest, WasiCli>(l, Guest::cli)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_component_imports_only_what_the_harness_provides() {
+        let host = ConnectorHost::embedded().expect("the embedded component loads");
+        let imports = host.imports();
+        for import in &imports {
+            let interface = import.split('@').next().unwrap_or_default();
+            assert!(
+                PROVIDED_WASI_INTERFACES.contains(&interface),
+                "unexpected import `{import}`; the component imports {imports:?}"
+            );
+            for forbidden in [
+                "wasi:sockets",
+                "wasi:filesystem",
+                "wasi:http",
+                "wasi:clocks",
+            ] {
+                assert!(!interface.starts_with(forbidden), "{import}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_runaway_guest_is_stopped_by_its_fuel() {
+        let limits = Limits {
+            fuel: 1_000,
+            ..Limits::default()
+        };
+        let host = ConnectorHost::from_bytes(EMBEDDED_COMPONENT, "test", limits).expect("loads");
+        let error = host
+            .schema()
+            .expect_err("1,000 fuel is not enough to build the schema");
+        assert!(error.to_string().contains("schema"), "{error:#}");
+    }
+}

@@ -1,0 +1,193 @@
+//! The token loop: ask the component for a request, send it, hand back the
+//! response. The harness decides nothing about OAuth; the component does.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use crate::component::{ConnectorHost, Context, Failure, Request, Response, Token};
+use crate::http_client::{HttpClient, HttpSettings};
+
+/// A string that Debug output shows as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    /// The value itself; the caller must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A token the component read from the server's response.
+#[derive(Debug, Clone)]
+pub struct ObtainedToken {
+    /// The access token.
+    pub access_token: Redacted,
+    /// The token type, such as `Bearer`.
+    pub token_type: String,
+    /// When it expires, unix seconds.
+    pub expires_at: Option<u64>,
+    /// The refresh token, if the server issued one.
+    pub refresh_token: Option<Redacted>,
+    /// The granted scope, if stated.
+    pub scope: Option<String>,
+    /// Every other member of the response, as a JSON object.
+    pub extra: String,
+}
+
+impl From<Token> for ObtainedToken {
+    fn from(token: Token) -> Self {
+        Self {
+            access_token: Redacted(token.access_token),
+            token_type: token.token_type,
+            expires_at: token.expires_at,
+            refresh_token: token.refresh_token.map(Redacted),
+            scope: token.scope,
+            extra: token.extra,
+        }
+    }
+}
+
+/// Why no token was obtained.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The component refused: bad configuration, the server's error or an
+    /// unreadable response.
+    #[error("{}", describe(.0))]
+    Connector(Failure),
+    /// The host failed: HTTP, TLS, a trap in the component.
+    #[error(transparent)]
+    Host(#[from] anyhow::Error),
+}
+
+/// A readable message for a component failure.
+pub fn describe(failure: &Failure) -> String {
+    match failure {
+        Failure::InvalidConfig(errors) => {
+            let problems: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    let field = if e.field.is_empty() {
+                        "configuration"
+                    } else {
+                        &e.field
+                    };
+                    format!("{field}: {} ({})", e.message, e.fix)
+                })
+                .collect();
+            format!("invalid configuration: {}", problems.join("; "))
+        }
+        Failure::Rejected(e) => {
+            let mut text = format!(
+                "the authorization server refused the request (HTTP {}): {}",
+                e.status, e.error
+            );
+            if let Some(description) = &e.error_description {
+                text.push_str(&format!(": {description}"));
+            }
+            if let Some(uri) = &e.error_uri {
+                text.push_str(&format!(" [see {uri}]"));
+            }
+            text
+        }
+        Failure::UnreadableResponse(u) => {
+            let mut text = format!(
+                "unreadable token response (HTTP {}): {}",
+                u.status, u.problem
+            );
+            if !u.location.is_empty() {
+                text.push_str(&format!(" at {}", u.location));
+            }
+            if !u.snippet.is_empty() {
+                text.push_str(&format!("; the body starts: {}", u.snippet));
+            }
+            text
+        }
+        Failure::Other(message) => message.clone(),
+    }
+}
+
+/// The component and an HTTP client: everything needed to obtain tokens.
+pub struct Harness {
+    connector: ConnectorHost,
+    http: HttpClient,
+}
+
+impl Harness {
+    /// A harness for this component and these HTTP settings.
+    pub fn new(connector: ConnectorHost, http: &HttpSettings) -> Self {
+        Self {
+            connector,
+            http: HttpClient::new(http),
+        }
+    }
+
+    /// The loaded component.
+    pub fn connector(&self) -> &ConnectorHost {
+        &self.connector
+    }
+
+    /// Gives the component back, e.g. to pair it with other HTTP settings.
+    pub fn into_connector(self) -> ConnectorHost {
+        self.connector
+    }
+
+    /// Obtains a token with the configured grant.
+    pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
+        let request = self.connector.token_request(config, &context()?)?;
+        self.exchange(config, request)
+    }
+
+    /// Exchanges a refresh token for a new access token.
+    pub fn refresh_token(
+        &self,
+        config: &str,
+        refresh_token: &str,
+    ) -> Result<ObtainedToken, TokenError> {
+        let request = self
+            .connector
+            .refresh_request(config, refresh_token, &context()?)?;
+        self.exchange(config, request)
+    }
+
+    /// Sends a request the component built and reads the response.
+    fn exchange(
+        &self,
+        config: &str,
+        request: Result<Request, Failure>,
+    ) -> Result<ObtainedToken, TokenError> {
+        let request = request.map_err(TokenError::Connector)?;
+        let response: Response = self.http.send(&request)?;
+        let token = self
+            .connector
+            .read_token_response(config, &response, unix_now())?
+            .map_err(TokenError::Connector)?;
+        Ok(token.into())
+    }
+}
+
+/// The time and fresh random bytes for a request.
+fn context() -> Result<Context> {
+    let mut nonce = vec![0u8; 32];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
+    Ok(Context {
+        now: unix_now(),
+        nonce,
+    })
+}
+
+/// Seconds since the unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}

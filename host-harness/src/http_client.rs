@@ -1,0 +1,157 @@
+//! Sends the connector's requests over real HTTP.
+//!
+//! TLS is rustls with verified certificates: Mozilla's roots by default, or
+//! exactly the CAs of a PEM file (a private CA, as an engine's trust store
+//! would hold). Redirects are never followed — a token endpoint that
+//! redirects would otherwise receive the client's credentials at a second
+//! address — and the response body is capped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use ureq::Agent;
+use ureq::http;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use crate::component::{Request, Response};
+
+/// How the harness talks HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Time to establish the TCP connection and the TLS session.
+    pub connect_timeout: Duration,
+    /// Time from sending the request to the end of the response.
+    pub read_timeout: Duration,
+    /// The largest response body read; longer bodies are an error.
+    pub max_response_bytes: u64,
+    /// Trust exactly the CAs in these DER certificates instead of Mozilla's roots.
+    pub trusted_cas: Option<Vec<Vec<u8>>>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            max_response_bytes: 1 << 20,
+            trusted_cas: None,
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Trusts exactly the CA certificates of a PEM file.
+    pub fn trust_ca_file(mut self, path: &Path) -> Result<Self> {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("failed to read CA file `{}`", path.display()))?;
+        let cas = ca_certificates(&pem)
+            .with_context(|| format!("failed to read CA file `{}`", path.display()))?;
+        self.trusted_cas = Some(cas);
+        Ok(self)
+    }
+}
+
+/// The DER certificates in a PEM text; anything else in it is ignored.
+pub fn ca_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut cas = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        if let PemItem::Certificate(cert) = item.context("the PEM text is malformed")? {
+            cas.push(cert.der().to_vec());
+        }
+    }
+    if cas.is_empty() {
+        bail!("it holds no `BEGIN CERTIFICATE` block");
+    }
+    Ok(cas)
+}
+
+/// An HTTP client for token requests.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    agent: Agent,
+    max_response_bytes: u64,
+}
+
+impl HttpClient {
+    /// A client with these settings.
+    pub fn new(settings: &HttpSettings) -> Self {
+        let roots = match &settings.trusted_cas {
+            Some(cas) => RootCerts::new_with_certs(
+                &cas.iter()
+                    .map(|der| Certificate::from_der(der).to_owned())
+                    .collect::<Vec<_>>(),
+            ),
+            None => RootCerts::WebPki,
+        };
+        let agent = Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .timeout_connect(Some(settings.connect_timeout))
+            .timeout_recv_response(Some(settings.read_timeout))
+            .timeout_recv_body(Some(settings.read_timeout))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            agent,
+            max_response_bytes: settings.max_response_bytes,
+        }
+    }
+
+    /// Sends a request exactly as the connector built it.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        let mut builder = http::Request::builder()
+            .method(request.method.as_str())
+            .uri(request.url.as_str());
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        // The request's headers may carry credentials: errors name the URL only.
+        let http_request = builder.body(request.body.clone()).with_context(|| {
+            format!(
+                "the connector built an invalid request for `{}`",
+                request.url
+            )
+        })?;
+        let mut response = self.agent.run(http_request).map_err(|e| {
+            anyhow::anyhow!(
+                "{request_method} {url} failed: {e}",
+                request_method = request.method,
+                url = request.url
+            )
+        })?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_response_bytes)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(limit) => {
+                    anyhow::anyhow!(
+                        "the response from {} is larger than {limit} bytes",
+                        request.url
+                    )
+                }
+                other => {
+                    anyhow::anyhow!("reading the response from {} failed: {other}", request.url)
+                }
+            })?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
