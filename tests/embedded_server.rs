@@ -1,1 +1,269 @@
+//! The built component, loaded by the harness, obtaining tokens from the
+//! embedded authorization server over real HTTP and HTTPS.
 
+use end_to_end::{client_credentials, harness_for, http_server, https_server};
+use host_harness::TokenError;
+use host_harness::component::Failure;
+use host_harness::harness::unix_now;
+use serde_json::{Value, json};
+
+fn rejected(
+    result: Result<host_harness::ObtainedToken, TokenError>,
+) -> host_harness::component::OauthError {
+    match result {
+        Err(TokenError::Connector(Failure::Rejected(e))) => e,
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn client_credentials_with_basic_authentication_over_http() {
+    let server = http_server();
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["scope"] = json!("read write");
+    let before = unix_now();
+    let token = harness_for(&server)
+        .obtain_token(&config.to_string())
+        .expect("a token");
+
+    assert_eq!(token.token_type, "Bearer");
+    assert_eq!(token.scope.as_deref(), Some("read write"));
+    let expires_at = token.expires_at.expect("the server sends expires_in");
+    assert!(
+        (before + 3600..=unix_now() + 3600).contains(&expires_at),
+        "{expires_at}"
+    );
+    assert!(
+        token.refresh_token.is_none(),
+        "no refresh token for client credentials"
+    );
+    assert!(server.is_active(token.access_token.expose()));
+
+    let received = server.received_requests();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.authenticated_client.as_deref(), Some("demo-basic"));
+    assert_eq!(
+        header(&request.headers, "authorization"),
+        Some("Basic [redacted]")
+    );
+    assert_eq!(
+        header(&request.headers, "content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(header(&request.headers, "accept"), Some("application/json"));
+    assert_eq!(
+        request.parameters,
+        [
+            ("grant_type", "client_credentials"),
+            ("scope", "read write")
+        ]
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+    );
+}
+
+#[test]
+fn client_credentials_with_body_authentication_sends_no_authorization_header() {
+    let server = http_server();
+    let config = client_credentials(&server, "demo-post", "body");
+    let token = harness_for(&server)
+        .obtain_token(&config.to_string())
+        .expect("a token");
+    assert!(server.is_active(token.access_token.expose()));
+
+    let request = &server.received_requests()[0];
+    assert_eq!(header(&request.headers, "authorization"), None);
+    let names: Vec<&str> = request.parameters.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["grant_type", "client_id", "client_secret"]);
+    assert_eq!(request.authenticated_client.as_deref(), Some("demo-post"));
+}
+
+#[test]
+fn special_characters_in_credentials_survive_basic_encoding_over_https() {
+    let server = https_server();
+    let config = client_credentials(&server, "tricky:client %+/é", "basic");
+    let token = harness_for(&server)
+        .obtain_token(&config.to_string())
+        .expect("a token");
+    assert!(server.is_active(token.access_token.expose()));
+}
+
+#[test]
+fn a_wrong_secret_gets_the_servers_invalid_client() {
+    for (client_id, auth) in [("demo-basic", "basic"), ("demo-post", "body")] {
+        let server = http_server();
+        let mut config = client_credentials(&server, client_id, auth);
+        config["client_secret"] = json!("wrong-secret-value");
+        let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
+        assert_eq!(error.error, "invalid_client");
+        assert_eq!(error.status, 401);
+        assert!(error.error_description.is_some());
+    }
+}
+
+#[test]
+fn the_method_the_client_is_not_registered_for_is_refused() {
+    let server = http_server();
+    let config = client_credentials(&server, "demo-post", "basic");
+    assert_eq!(
+        rejected(harness_for(&server).obtain_token(&config.to_string())).error,
+        "invalid_client"
+    );
+}
+
+#[test]
+fn a_scope_beyond_the_clients_gets_invalid_scope() {
+    let server = http_server();
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["scope"] = json!("read admin");
+    let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
+    assert_eq!((error.error.as_str(), error.status), ("invalid_scope", 400));
+}
+
+#[test]
+fn audience_resource_extra_body_and_extra_headers_reach_the_server() {
+    let server = https_server();
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["audience"] = json!("https://api.example.com");
+    config["resource"] = json!("https://api.example.com/v1");
+    config["extra_body"] = json!({"tenant": "acme corp"});
+    config["extra_headers"] = json!({"X-Request-Source": "end-to-end test"});
+    harness_for(&server)
+        .obtain_token(&config.to_string())
+        .expect("a token");
+
+    let request = &server.received_requests()[0];
+    assert_eq!(
+        header(&request.headers, "x-request-source"),
+        Some("end-to-end test")
+    );
+    let parameter = |name: &str| {
+        request
+            .parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(parameter("audience"), Some("https://api.example.com"));
+    assert_eq!(parameter("resource"), Some("https://api.example.com/v1"));
+    assert_eq!(parameter("tenant"), Some("acme corp"));
+}
+
+#[test]
+fn refresh_tokens_rotate_and_the_spent_one_is_refused() {
+    let server = http_server();
+    let first = server.issue_refresh_token("demo-basic", Some("read write"));
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = json!("refresh_token");
+    config["refresh_token"] = json!(first);
+    let harness = harness_for(&server);
+
+    let token = harness.obtain_token(&config.to_string()).expect("a token");
+    let second = token
+        .refresh_token
+        .expect("the server rotates the refresh token");
+    assert_ne!(second.expose(), first);
+    assert!(server.is_active(token.access_token.expose()));
+
+    // The host keeps the rotated token; the refresh request takes it directly.
+    let again = harness
+        .refresh_token(&config.to_string(), second.expose())
+        .expect("the rotated token works");
+    assert!(again.refresh_token.is_some());
+
+    let error = rejected(harness.obtain_token(&config.to_string()));
+    assert_eq!(error.error, "invalid_grant");
+}
+
+#[test]
+fn https_needs_the_servers_ca_to_be_trusted() {
+    let server = https_server();
+    let config = client_credentials(&server, "demo-basic", "basic");
+    let untrusting = host_harness::Harness::new(
+        end_to_end::connector(),
+        &host_harness::HttpSettings::default(),
+    );
+    match untrusting.obtain_token(&config.to_string()) {
+        Err(TokenError::Host(error)) => {
+            let message = format!("{error:#}");
+            assert!(message.to_lowercase().contains("certificate"), "{message}");
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+    assert!(server.received_requests().is_empty());
+}
+
+#[test]
+fn an_invalid_configuration_fails_before_any_request() {
+    let server = http_server();
+    let config = json!({
+        "grant_type": "client_credentials",
+        "token_url": "http://auth.example.com/token",
+        "client_id": "demo-basic",
+    });
+    match harness_for(&server).obtain_token(&config.to_string()) {
+        Err(TokenError::Connector(Failure::InvalidConfig(errors))) => {
+            let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["token_url", "client_secret"]);
+            assert!(errors.iter().all(|e| !e.fix.is_empty()));
+        }
+        other => panic!("expected configuration errors, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_endpoint_is_reported_with_the_servers_status() {
+    let server = http_server();
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["token_url"] = json!(format!("{}/no-such-endpoint", server.base_url()));
+    match harness_for(&server).obtain_token(&config.to_string()) {
+        Err(TokenError::Connector(failure)) => {
+            let message = host_harness::harness::describe(&failure);
+            assert!(message.contains("404"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn debug_output_of_a_token_hides_the_secrets() {
+    let server = http_server();
+    let refresh = server.issue_refresh_token("demo-basic", None);
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = json!("refresh_token");
+    config["refresh_token"] = json!(refresh);
+    let token = harness_for(&server)
+        .obtain_token(&config.to_string())
+        .expect("a token");
+    let shown = format!("{token:?}");
+    assert!(!shown.contains(token.access_token.expose()), "{shown}");
+    let rotated = token.refresh_token.as_ref().expect("rotated");
+    assert!(!shown.contains(rotated.expose()), "{shown}");
+}
+
+#[test]
+fn the_schema_from_the_component_describes_every_field() {
+    let schema: Value =
+        serde_json::from_str(&end_to_end::connector().schema().expect("schema")).expect("JSON");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
+    for field in [
+        "grant_type",
+        "token_url",
+        "client_id",
+        "client_secret",
+        "client_auth",
+        "scope",
+    ] {
+        assert!(schema["properties"][field]["title"].is_string(), "{field}");
+    }
+}

@@ -86,7 +86,9 @@ impl WasiView for Guest {
     }
 }
 
-/// The connector component, compiled and pre-instantiated.
+/// The connector component, compiled and pre-instantiated. Clones share
+/// the compiled code.
+#[derive(Clone)]
 pub struct ConnectorHost {
     engine: Engine,
     pre: bindings::OauthConnectorPre<Guest>,
