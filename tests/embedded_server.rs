@@ -267,3 +267,98 @@ fn the_schema_from_the_component_describes_every_field() {
         assert!(schema["properties"][field]["title"].is_string(), "{field}");
     }
 }
+
+#[test]
+fn the_server_challenges_a_failed_basic_authentication() {
+    use host_harness::component::Request;
+    let server = http_server();
+    let client = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
+    let response = client
+        .send(&Request {
+            method: "POST".into(),
+            url: server.token_url(),
+            headers: vec![
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                (
+                    "Authorization".into(),
+                    "Basic ZGVtby1iYXNpYzp3cm9uZw==".into(),
+                ),
+            ],
+            body: b"grant_type=client_credentials".to_vec(),
+        })
+        .expect("a response");
+    assert_eq!(response.status, 401);
+    let challenge = header(&response.headers, "www-authenticate").expect("a challenge");
+    assert!(challenge.starts_with("Basic realm="), "{challenge}");
+    let body: Value = serde_json::from_slice(&response.body).expect("JSON");
+    assert_eq!(body["error"], "invalid_client");
+}
+
+fn canned_config(canned: &end_to_end::CannedServer) -> String {
+    json!({
+        "grant_type": "client_credentials",
+        "token_url": canned.url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+    })
+    .to_string()
+}
+
+#[test]
+fn a_redirect_from_the_token_endpoint_is_not_followed() {
+    let server = http_server();
+    let redirect = format!(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        server.token_url()
+    );
+    let canned = end_to_end::CannedServer::start(redirect.into_bytes());
+    let result = harness_for(&server).obtain_token(&canned_config(&canned));
+    match result {
+        Err(TokenError::Connector(Failure::UnreadableResponse(u))) => assert_eq!(u.status, 307),
+        other => panic!("expected the redirect as an unreadable response, got {other:?}"),
+    }
+    assert!(
+        server.received_requests().is_empty(),
+        "the credentials went nowhere else"
+    );
+    assert!(canned.request_head().starts_with("POST /token HTTP/1.1"));
+}
+
+#[test]
+fn an_html_error_page_is_reported_with_status_and_snippet() {
+    let page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+    let response = format!(
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let canned = end_to_end::CannedServer::start(response.into_bytes());
+    let server = http_server();
+    match harness_for(&server).obtain_token(&canned_config(&canned)) {
+        Err(TokenError::Connector(Failure::UnreadableResponse(u))) => {
+            assert_eq!(u.status, 502);
+            assert!(u.problem.contains("text/html"), "{}", u.problem);
+            assert_eq!(u.snippet, page);
+        }
+        other => panic!("expected an unreadable response, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_oversized_response_is_refused() {
+    let body = "x".repeat(2 << 20);
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let canned = end_to_end::CannedServer::start(response.into_bytes());
+    let server = http_server();
+    match harness_for(&server).obtain_token(&canned_config(&canned)) {
+        Err(TokenError::Host(error)) => {
+            assert!(error.to_string().contains("larger than"), "{error:#}")
+        }
+        other => panic!("expected the size limit, got {other:?}"),
+    }
+}

@@ -64,3 +64,56 @@ pub fn client_credentials(
         "client_auth": client_auth,
     })
 }
+
+/// A one-shot server on loopback that reads one request and answers with
+/// these raw bytes: for responses no real authorization server should send
+/// (a redirect, an HTML error page, an endless body).
+pub struct CannedServer {
+    url: String,
+    served: std::thread::JoinHandle<Vec<u8>>,
+}
+
+impl CannedServer {
+    /// Starts serving `response` to the first connection.
+    pub fn start(response: Vec<u8>) -> Self {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}/token", listener.local_addr().expect("address"));
+        let served = std::thread::spawn(move || {
+            let Ok((stream, _)) = listener.accept() else {
+                return Vec::new();
+            };
+            let mut reader = BufReader::new(stream);
+            let mut head = Vec::new();
+            let mut content_length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        content_length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                head.extend_from_slice(line.as_bytes());
+            }
+            let mut body = vec![0u8; content_length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader.get_mut().write_all(&response);
+            head
+        });
+        Self { url, served }
+    }
+
+    /// The URL to use as `token_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Waits for the request and returns its request line and headers.
+    pub fn request_head(self) -> String {
+        String::from_utf8_lossy(&self.served.join().unwrap_or_default()).into_owned()
+    }
+}

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -180,7 +180,7 @@ impl AuthorizationServer {
         };
         runtime.spawn(accept_loop(listener, acceptor, state.clone()));
         Ok(Self {
-            base_url: format!("{scheme}://{}", display_address(address)),
+            base_url: format!("{scheme}://{address}"),
             ca_pem,
             state,
             runtime: Some(runtime),
@@ -242,10 +242,6 @@ impl Drop for AuthorizationServer {
             runtime.shutdown_background();
         }
     }
-}
-
-fn display_address(address: SocketAddr) -> String {
-    address.to_string()
 }
 
 /// A CA and a leaf certificate for `localhost`, `127.0.0.1` and `::1`.

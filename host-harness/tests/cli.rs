@@ -196,3 +196,35 @@ fn demo_runs_every_scenario_successfully() {
     assert!(stdout.contains(", 0 failed"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
 }
+
+#[test]
+fn serve_prints_its_url_and_test_clients() {
+    use std::io::{BufRead as _, BufReader};
+    let ca = TempFile::new("unused", "");
+    let ca_out = ca.dir.join("ca.pem");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["serve", "--tls", "--ca-out"])
+        .arg(&ca_out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("piped");
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.starts_with("press Ctrl-C"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let printed = lines.join("\n");
+    assert!(
+        printed.contains("listening on https://127.0.0.1:"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("demo-basic") && printed.contains("demo-post"),
+        "{printed}"
+    );
+    let pem = std::fs::read_to_string(&ca_out).expect("the CA was written");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+}
