@@ -103,7 +103,7 @@ fn a_wrong_secret_gets_the_servers_invalid_client() {
         config["client_secret"] = json!("wrong-secret-value");
         let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
         assert_eq!(error.error, "invalid_client");
-        assert_eq!(error.status, 401);
+        assert_eq!(error.status, Some(401));
         assert!(error.error_description.is_some());
     }
 }
@@ -124,7 +124,7 @@ fn a_scope_beyond_the_clients_gets_invalid_scope() {
     let mut config = client_credentials(&server, "demo-basic", "basic");
     config["scope"] = json!("read admin");
     let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
-    assert_eq!((error.error.as_str(), error.status), ("invalid_scope", 400));
+    assert_eq!((error.error.as_str(), error.status), ("invalid_scope", Some(400)));
 }
 
 #[test]

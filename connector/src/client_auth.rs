@@ -4,7 +4,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::{ClientAuthMethod, ClientCredentials};
 
 /// The bytes the `application/x-www-form-urlencoded` serializer leaves as
 /// they are; everything else, space included, is percent-encoded.
@@ -28,28 +27,6 @@ pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
         utf8_percent_encode(client_secret, FORM_UNRESERVED)
     );
     format!("Basic {}", STANDARD.encode(credentials))
-}
-
-/// Where the client credentials go in a token request.
-pub enum Placement<'a> {
-    /// In an `Authorization` header with this value.
-    Header(String),
-    /// As these form parameters.
-    Body(Vec<(&'static str, &'a str)>),
-}
-
-/// Places the client credentials as the configured method says.
-pub fn place(client: &ClientCredentials) -> Placement<'_> {
-    match client.method {
-        ClientAuthMethod::Basic => Placement::Header(basic_authorization(
-            &client.client_id,
-            client.client_secret.expose(),
-        )),
-        ClientAuthMethod::Body => Placement::Body(vec![
-            ("client_id", client.client_id.as_str()),
-            ("client_secret", client.client_secret.expose()),
-        ]),
-    }
 }
 
 #[cfg(test)]

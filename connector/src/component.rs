@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     world: "oauth-connector",
 });
 
-use exports::oauth2::connector::{http, settings, tokens};
+use exports::oauth2::connector::{http, settings, tokens, user_login};
 
 struct Connector;
 
@@ -31,7 +31,9 @@ impl tokens::Guest for Connector {
         cx: tokens::Context,
     ) -> Result<http::Request, tokens::Failure> {
         let config = parse(&config)?;
-        Ok(request(crate::token_request(&config, &context(cx))))
+        crate::token_request(&config, &context(cx))
+            .map(request)
+            .map_err(failure)
     }
 
     fn refresh_request(
@@ -41,27 +43,72 @@ impl tokens::Guest for Connector {
     ) -> Result<http::Request, tokens::Failure> {
         let config = parse(&config)?;
         let refresh_token = Secret::new(refresh_token);
-        Ok(request(crate::refresh_request(
-            &config,
-            &refresh_token,
-            &context(cx),
-        )))
+        crate::refresh_request(&config, &refresh_token, &context(cx))
+            .map(request)
+            .map_err(failure)
     }
 
     fn read_token_response(
         config: String,
         response: http::Response,
         now: u64,
+        presented_refresh_token: Option<String>,
     ) -> Result<tokens::Token, tokens::Failure> {
-        // Parsed so that a broken configuration is reported here too; later
-        // versions read provider-specific response settings from it.
-        parse(&config)?;
+        let config = parse(&config)?;
         let response = Response {
             status: response.status,
             headers: response.headers,
             body: response.body,
         };
-        crate::read_token_response(&response, now)
+        let presented = presented_refresh_token.map(Secret::new);
+        crate::read_token_response(&config, &response, now, presented.as_ref())
+            .map(token)
+            .map_err(failure)
+    }
+}
+
+impl user_login::Guest for Connector {
+    fn authorization_url(
+        config: String,
+        cx: tokens::Context,
+        state: Option<String>,
+        code_verifier: Option<String>,
+    ) -> Result<user_login::Authorization, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::authorization_url(&config, &context(cx), state.as_deref(), code_verifier.as_deref())
+            .map(|a| user_login::Authorization {
+                url: a.url,
+                state: a.state,
+                code_verifier: a.code_verifier,
+            })
+            .map_err(failure)
+    }
+
+    fn read_redirect(config: String, redirect_url: String, expected_state: String) -> Result<String, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::read_redirect(&config, &redirect_url, &expected_state).map_err(failure)
+    }
+
+    fn code_exchange_request(
+        config: String,
+        code: String,
+        code_verifier: Option<String>,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::code_exchange_request(&config, &code, code_verifier.as_deref(), &context(cx))
+            .map(request)
+            .map_err(failure)
+    }
+
+    fn read_implicit_redirect(
+        config: String,
+        redirect_url: String,
+        expected_state: String,
+        now: u64,
+    ) -> Result<tokens::Token, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::read_implicit_redirect(&config, &redirect_url, &expected_state, now)
             .map(token)
             .map_err(failure)
     }
@@ -93,6 +140,7 @@ fn token(token: Token) -> tokens::Token {
         token_type: token.token_type,
         expires_at: token.expires_at,
         refresh_token: token.refresh_token.map(Secret::into_exposed),
+        refresh_token_rotated: token.refresh_token_rotated,
         scope: token.scope,
         extra: serde_json::Value::Object(token.extra).to_string(),
     }
@@ -123,6 +171,7 @@ fn failure(failure: Failure) -> tokens::Failure {
             status: u.status,
             snippet: u.snippet,
         }),
+        Failure::BadRedirect(message) => tokens::Failure::BadRedirect(message),
         other => tokens::Failure::Other(other.to_string()),
     }
 }

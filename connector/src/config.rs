@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use crate::jwt::{self, KeyProblem, SigningKey};
 use crate::secret::Secret;
 
 /// A problem with one field of the configuration document.
@@ -26,7 +27,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -57,27 +58,111 @@ pub enum Grant {
         /// The refresh token to exchange.
         refresh_token: Secret,
     },
+    /// RFC 6749 section 4.3, deprecated by RFC 9700: the user's name and
+    /// password are exchanged for a token.
+    Password {
+        /// The resource owner's user name.
+        username: String,
+        /// The resource owner's password.
+        password: Secret,
+    },
+    /// RFC 7523 section 2.1: a signed JWT is exchanged for a token.
+    JwtBearer(Box<Assertion>),
+    /// RFC 6749 section 4.1 with PKCE (RFC 7636): a user logs in through the
+    /// browser and the code that comes back is exchanged for a token.
+    AuthorizationCode(Box<UserLogin>),
+    /// RFC 6749 section 4.2, deprecated: the token comes back in the
+    /// redirect's fragment, with no token request at all.
+    Implicit(Box<UserLogin>),
+}
+
+impl Grant {
+    /// The name used in `grant_type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Grant::ClientCredentials => "client_credentials",
+            Grant::RefreshToken { .. } => "refresh_token",
+            Grant::Password { .. } => "password",
+            Grant::JwtBearer(_) => "jwt_bearer",
+            Grant::AuthorizationCode(_) => "authorization_code",
+            Grant::Implicit(_) => "implicit",
+        }
+    }
 }
 
 /// How the client authenticates to the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum ClientAuthMethod {
+pub enum ClientAuth {
     /// HTTP Basic (RFC 6749 section 2.3.1): `client_secret_basic`.
-    Basic,
+    Basic(Secret),
     /// `client_id` and `client_secret` in the form body: `client_secret_post`.
-    Body,
+    Body(Secret),
+    /// A public client: `client_id` in the body, no secret.
+    None,
+    /// RFC 7523 section 2.2: a JWT signed with the client's key.
+    PrivateKeyJwt(Box<Assertion>),
 }
 
 /// The client's identity and how it proves it.
 #[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    /// The client identifier issued by the authorization server.
-    pub client_id: String,
-    /// The client secret.
-    pub client_secret: Secret,
-    /// Where the credentials travel.
-    pub method: ClientAuthMethod,
+pub struct Client {
+    /// The client identifier; absent only for `client_auth` `none` when the
+    /// server identifies the caller some other way (a JWT bearer assertion).
+    pub client_id: Option<String>,
+    /// How the client authenticates.
+    pub auth: ClientAuth,
+}
+
+/// A JWT the connector signs: the grant assertion or the client assertion.
+#[derive(Debug, Clone)]
+pub struct Assertion {
+    /// The JOSE header exactly as configured, `alg` included.
+    pub header: Map<String, Value>,
+    /// `iss`; when absent, the client id.
+    pub issuer: Option<String>,
+    /// `sub`; when absent, the client id.
+    pub subject: Option<String>,
+    /// `aud`; when absent, the token URL.
+    pub audience: Option<String>,
+    /// Seconds from `iat` to `exp`.
+    pub lifetime_secs: u64,
+    /// Further payload claims.
+    pub claims: Map<String, Value>,
+    /// The key that signs.
+    pub key: SigningKey,
+}
+
+/// The PKCE method (RFC 7636).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pkce {
+    /// `S256`: the challenge is the verifier's SHA-256.
+    S256,
+    /// `plain`: the challenge is the verifier, for servers without SHA-256.
+    Plain,
+    /// No PKCE, for servers that reject its parameters.
+    Disabled,
+}
+
+/// The settings of a browser login (authorization code or implicit).
+#[derive(Debug, Clone)]
+pub struct UserLogin {
+    /// The authorization endpoint.
+    pub authorization_url: Url,
+    /// Where the browser returns to.
+    pub redirect_uri: Url,
+    /// The OpenID Connect `prompt` values, space-separated.
+    pub prompt: Option<String>,
+    /// Whether to ask for a refresh token by adding `refresh_token_scope`.
+    pub request_refresh_token: bool,
+    /// The scope that asks for a refresh token.
+    pub refresh_token_scope: String,
+    /// A hint of who is logging in.
+    pub login_hint: Option<String>,
+    /// Further authorization request parameters.
+    pub extra_params: Vec<(String, String)>,
+    /// The PKCE method.
+    pub pkce: Pkce,
 }
 
 /// The retry rule's check level for a `401` from a protected resource:
@@ -103,10 +188,10 @@ impl Default for RetryCheckLevel {
 pub struct Config {
     /// The grant to request.
     pub grant: Grant,
-    /// The token endpoint.
-    pub token_url: Url,
-    /// The client credentials.
-    pub client: ClientCredentials,
+    /// The token endpoint; absent only for the implicit grant.
+    pub token_url: Option<Url>,
+    /// The client and its authentication.
+    pub client: Client,
     /// The requested scope, normalized to single spaces.
     pub scope: Option<String>,
     /// The `audience` parameter, which some servers require.
@@ -128,20 +213,58 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "client_id",
     "client_secret",
     "client_auth",
+    "client_assertion",
     "scope",
     "audience",
     "resource",
     "refresh_token",
+    "username",
+    "password",
+    "jwt",
+    "authorization_url",
+    "redirect_uri",
+    "prompt",
+    "request_refresh_token",
+    "refresh_token_scope",
+    "login_hint",
+    "extra_authorization_params",
+    "pkce",
     "extra_body",
     "extra_headers",
     "token_retry_check_level",
 ];
 
-/// The grant types this version implements, as written in `grant_type`.
-pub const GRANT_TYPES: &[&str] = &["refresh_token", "client_credentials"];
+/// The keys of the `jwt` and `client_assertion` objects.
+pub const ASSERTION_FIELDS: &[&str] = &[
+    "header",
+    "issuer",
+    "subject",
+    "audience",
+    "lifetime_secs",
+    "claims",
+    "private_key",
+    "private_key_password",
+    "shared_secret",
+];
+
+/// The grant types, as written in `grant_type`.
+pub const GRANT_TYPES: &[&str] = &[
+    "refresh_token",
+    "client_credentials",
+    "password",
+    "jwt_bearer",
+    "authorization_code",
+    "implicit",
+];
 
 /// The client authentication methods, as written in `client_auth`.
-pub const CLIENT_AUTH_METHODS: &[&str] = &["basic", "body"];
+pub const CLIENT_AUTH_METHODS: &[&str] = &["basic", "body", "none", "private_key_jwt"];
+
+/// The `prompt` values (OpenID Connect Core section 3.1.2.1).
+pub const PROMPT_VALUES: &[&str] = &["consent", "login", "select_account", "none"];
+
+/// The `pkce` methods.
+pub const PKCE_METHODS: &[&str] = &["S256", "plain", "none"];
 
 /// Form parameters the connector sets itself; `extra_body` may not replace them.
 pub const RESERVED_BODY_PARAMETERS: &[&str] = &[
@@ -160,6 +283,29 @@ pub const RESERVED_BODY_PARAMETERS: &[&str] = &[
     "code",
     "code_verifier",
     "redirect_uri",
+];
+
+/// Authorization request parameters the connector sets itself.
+pub const RESERVED_AUTHORIZATION_PARAMETERS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "login_hint",
+];
+
+/// Claims the connector computes; `claims` may not replace them.
+const COMPUTED_CLAIMS: &[(&str, &str)] = &[
+    ("iss", "issuer"),
+    ("sub", "subject"),
+    ("aud", "audience"),
+    ("exp", "lifetime_secs"),
+    ("iat", ""),
+    ("jti", ""),
 ];
 
 /// Headers the connector or the HTTP layer sets; `extra_headers` may not set them.
@@ -189,40 +335,68 @@ impl Config {
                 "send an object such as {\"grant_type\": \"client_credentials\", …}",
             )]);
         };
-        Reader::new(&object).config()
+        Reader::new(&object, "").config()
+    }
+
+    /// The token endpoint, for the grants that have one.
+    pub fn token_endpoint(&self) -> Result<&Url, FieldError> {
+        self.token_url.as_ref().ok_or_else(|| {
+            FieldError::new(
+                "token_url",
+                format!("required for grant_type `{}` to reach the token endpoint", self.grant.name()),
+                "fill in `token_url`",
+            )
+        })
+    }
+
+    /// The browser login settings, for the grants that have one.
+    pub fn user_login(&self) -> Option<&UserLogin> {
+        match &self.grant {
+            Grant::AuthorizationCode(login) | Grant::Implicit(login) => Some(login),
+            _ => None,
+        }
+    }
+
+    /// Every signing key of the configuration, with its field, so that
+    /// `validate` can prove each one signs.
+    pub fn signing_keys(&self) -> Vec<(&'static str, &SigningKey)> {
+        let mut keys = Vec::new();
+        if let Grant::JwtBearer(assertion) = &self.grant {
+            keys.push(("jwt", &assertion.key));
+        }
+        if let ClientAuth::PrivateKeyJwt(assertion) = &self.client.auth {
+            keys.push(("client_assertion", &assertion.key));
+        }
+        keys
     }
 }
 
 /// Walks the document, collecting every problem instead of stopping at the first.
 struct Reader<'a> {
     object: &'a Map<String, Value>,
+    /// The path of this object in the document, such as `jwt.`.
+    prefix: &'static str,
     errors: Vec<FieldError>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(object: &'a Map<String, Value>) -> Self {
+    fn new(object: &'a Map<String, Value>, prefix: &'static str) -> Self {
         Self {
             object,
+            prefix,
             errors: Vec::new(),
         }
     }
 
     fn config(mut self) -> Result<Config, Vec<FieldError>> {
-        for key in self.object.keys() {
-            if !KNOWN_FIELDS.contains(&key.as_str()) {
-                self.errors.push(FieldError::new(
-                    key.as_str(),
-                    "unknown field",
-                    format!(
-                        "remove it or correct its spelling; known fields are {}",
-                        KNOWN_FIELDS.join(", ")
-                    ),
-                ));
-            }
-        }
+        self.unknown_fields(KNOWN_FIELDS);
 
         let grant_name = self.choice("grant_type", GRANT_TYPES, "refresh_token");
-        let token_url = self.token_url();
+        let token_url = if grant_name == Some("implicit") {
+            self.optional_endpoint("token_url")
+        } else {
+            self.required_endpoint("token_url", "to reach the token endpoint")
+        };
         let client = self.client();
         let scope = self.scope();
         let audience = self.optional_text("audience", false);
@@ -230,24 +404,39 @@ impl<'a> Reader<'a> {
         let extra_body = self.extra_body();
         let extra_headers = self.extra_headers();
         let token_retry_check_level = self.retry_check_level();
-        let refresh_token = self.optional_text("refresh_token", true);
 
         let grant = match grant_name {
             Some("client_credentials") => Some(Grant::ClientCredentials),
-            Some("refresh_token") => match refresh_token {
-                Some(token) => Some(Grant::RefreshToken {
+            Some("refresh_token") => self
+                .required_text("refresh_token", true, "for grant_type `refresh_token`")
+                .map(|token| Grant::RefreshToken {
                     refresh_token: Secret::new(token),
                 }),
-                None => {
-                    self.required_for("refresh_token", "refresh_token");
-                    None
-                }
-            },
+            Some("password") => {
+                let username = self.required_text("username", false, "for grant_type `password`");
+                let password = self.required_text("password", true, "for grant_type `password`");
+                username.zip(password).map(|(username, password)| Grant::Password {
+                    username,
+                    password: Secret::new(password),
+                })
+            }
+            Some("jwt_bearer") => self
+                .assertion("jwt", "for grant_type `jwt_bearer`", true)
+                .map(|a| Grant::JwtBearer(Box::new(a))),
+            Some("authorization_code") => self.user_login().map(|l| Grant::AuthorizationCode(Box::new(l))),
+            Some("implicit") => self.user_login().map(|l| Grant::Implicit(Box::new(l))),
             _ => None,
         };
+        if grant_name != Some("jwt_bearer") {
+            self.not_applicable("jwt", grant_name);
+        }
+        if grant_name != Some("password") {
+            self.not_applicable("username", grant_name);
+            self.not_applicable("password", grant_name);
+        }
 
-        match (grant, token_url, client, self.errors.is_empty()) {
-            (Some(grant), Some(token_url), Some(client), true) => Ok(Config {
+        match (grant, client, self.errors.is_empty()) {
+            (Some(grant), Some(client), true) => Ok(Config {
                 grant,
                 token_url,
                 client,
@@ -262,21 +451,42 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn error(
-        &mut self,
-        field: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) {
-        self.errors.push(FieldError::new(field, message, fix));
+    fn path(&self, field: &str) -> String {
+        format!("{}{field}", self.prefix)
     }
 
-    fn required_for(&mut self, field: &str, grant: &str) {
-        self.error(
-            field,
-            format!("required for grant_type `{grant}`"),
-            format!("fill in `{field}`"),
-        );
+    fn error(&mut self, field: &str, message: impl Into<String>, fix: impl Into<String>) {
+        let path = self.path(field);
+        self.errors.push(FieldError::new(path, message, fix));
+    }
+
+    fn has_error(&self, field: &str) -> bool {
+        let path = self.path(field);
+        self.errors.iter().any(|e| e.field == path)
+    }
+
+    fn unknown_fields(&mut self, known: &[&str]) {
+        for key in self.object.keys() {
+            if !known.contains(&key.as_str()) {
+                self.error(
+                    key,
+                    "unknown field",
+                    format!("remove it or correct its spelling; known fields are {}", known.join(", ")),
+                );
+            }
+        }
+    }
+
+    /// A field that only some grants read: set for another grant, it is
+    /// probably a mistake, so say so rather than ignore it silently.
+    fn not_applicable(&mut self, field: &str, grant: Option<&str>) {
+        if let (Some(grant), Some(_)) = (grant, self.get(field)) {
+            self.error(
+                field,
+                format!("is not used by grant_type `{grant}`"),
+                "remove it, or choose the grant type that uses it",
+            );
+        }
     }
 
     /// A field's value; `null` counts as absent, as form renderers send it
@@ -297,11 +507,7 @@ impl<'a> Reader<'a> {
                 } else {
                     format!("`{other}`")
                 };
-                self.error(
-                    field,
-                    format!("must be a string, not {shown}"),
-                    "enter text",
-                );
+                self.error(field, format!("must be a string, not {shown}"), "enter text");
                 None
             }
         }
@@ -309,28 +515,26 @@ impl<'a> Reader<'a> {
 
     fn required_text(&mut self, field: &str, secret: bool, why: &str) -> Option<String> {
         let value = self.optional_text(field, secret);
-        if value.is_none() && !self.errors.iter().any(|e| e.field == field) {
-            self.error(
-                field,
-                format!("required {why}"),
-                format!("fill in `{field}`"),
-            );
+        if value.is_none() && !self.has_error(field) {
+            self.error(field, format!("required {why}"), format!("fill in `{}`", self.path(field)));
         }
         value
     }
 
-    fn choice(
-        &mut self,
-        field: &str,
-        allowed: &[&'static str],
-        default: &'static str,
-    ) -> Option<&'static str> {
+    fn optional_bool(&mut self, field: &str) -> bool {
+        match self.get(field) {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.error(field, format!("must be true or false, not `{other}`"), "tick or untick it");
+                false
+            }
+        }
+    }
+
+    fn choice(&mut self, field: &str, allowed: &[&'static str], default: &'static str) -> Option<&'static str> {
         let Some(text) = self.optional_text(field, false) else {
-            return if self.errors.iter().any(|e| e.field == field) {
-                None
-            } else {
-                Some(default)
-            };
+            return (!self.has_error(field)).then_some(default);
         };
         let found = allowed.iter().copied().find(|name| *name == text);
         if found.is_none() {
@@ -343,32 +547,33 @@ impl<'a> Reader<'a> {
         found
     }
 
-    fn token_url(&mut self) -> Option<Url> {
-        let text = self.required_text("token_url", false, "to reach the token endpoint")?;
-        let url = match Url::parse(&text) {
+    fn required_endpoint(&mut self, field: &str, why: &str) -> Option<Url> {
+        let text = self.required_text(field, false, why)?;
+        self.endpoint(field, &text)
+    }
+
+    fn optional_endpoint(&mut self, field: &str) -> Option<Url> {
+        let text = self.optional_text(field, false)?;
+        self.endpoint(field, &text)
+    }
+
+    /// RFC 6749 section 3.1 and 3.2, RFC 9700: an endpoint is absolute, has
+    /// no fragment and uses TLS; plain `http` is allowed on the loopback
+    /// interface only, where no network sees the credentials.
+    fn endpoint(&mut self, field: &str, text: &str) -> Option<Url> {
+        let url = match Url::parse(text) {
             Ok(url) => url,
             Err(e) => {
                 self.error(
-                    "token_url",
+                    field,
                     format!("`{text}` is not an absolute URL: {e}"),
                     "enter the full address, such as https://login.example.com/oauth2/token",
                 );
                 return None;
             }
         };
-        self.check_endpoint("token_url", url)
-    }
-
-    /// RFC 6749 section 3.2 and RFC 9700: an endpoint has no fragment and
-    /// uses TLS; plain `http` is allowed on the loopback interface only,
-    /// where no network sees the credentials.
-    fn check_endpoint(&mut self, field: &str, url: Url) -> Option<Url> {
         if url.fragment().is_some() {
-            self.error(
-                field,
-                "must not contain a fragment (`#…`)",
-                "remove the part from `#` on",
-            );
+            self.error(field, "must not contain a fragment (`#…`)", "remove the part from `#` on");
             return None;
         }
         if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) {
@@ -379,26 +584,258 @@ impl<'a> Reader<'a> {
         } else {
             "use an https URL"
         };
-        self.error(
-            field,
-            format!("the scheme `{}` is not allowed", url.scheme()),
-            fix,
-        );
+        self.error(field, format!("the scheme `{}` is not allowed", url.scheme()), fix);
         None
     }
 
-    fn client(&mut self) -> Option<ClientCredentials> {
-        let method = match self.choice("client_auth", CLIENT_AUTH_METHODS, "basic")? {
-            "body" => ClientAuthMethod::Body,
-            _ => ClientAuthMethod::Basic,
+    fn client(&mut self) -> Option<Client> {
+        let method = self.choice("client_auth", CLIENT_AUTH_METHODS, "basic")?;
+        let client_id = if method == "none" {
+            self.optional_text("client_id", false)
+        } else {
+            self.required_text("client_id", false, "to authenticate the client")
         };
-        let client_id = self.required_text("client_id", false, "to authenticate the client");
-        let client_secret = self.required_text("client_secret", true, "to authenticate the client");
-        Some(ClientCredentials {
-            client_id: client_id?,
-            client_secret: Secret::new(client_secret?),
-            method,
+        let needs_secret = matches!(method, "basic" | "body");
+        let secret = if needs_secret {
+            self.required_text("client_secret", true, &format!("for client_auth `{method}`"))
+                .map(Secret::new)
+        } else {
+            if self.get("client_secret").is_some() {
+                self.error(
+                    "client_secret",
+                    format!("is not used with client_auth `{method}`"),
+                    "remove it, or choose client_auth basic or body",
+                );
+            }
+            None
+        };
+        let assertion = if method == "private_key_jwt" {
+            Some(self.assertion("client_assertion", "for client_auth `private_key_jwt`", false)?)
+        } else {
+            if self.get("client_assertion").is_some() {
+                self.error(
+                    "client_assertion",
+                    format!("is not used with client_auth `{method}`"),
+                    "remove it, or choose client_auth private_key_jwt",
+                );
+            }
+            None
+        };
+        let auth = match method {
+            "basic" => ClientAuth::Basic(secret?),
+            "body" => ClientAuth::Body(secret?),
+            "none" => ClientAuth::None,
+            _ => ClientAuth::PrivateKeyJwt(Box::new(assertion?)),
+        };
+        if client_id.is_none() && method != "none" {
+            return None;
+        }
+        Some(Client { client_id, auth })
+    }
+
+    /// The `jwt` or `client_assertion` object.
+    fn assertion(&mut self, field: &'static str, why: &str, needs_subject: bool) -> Option<Assertion> {
+        let Some(value) = self.get(field) else {
+            self.error(
+                field,
+                format!("required {why}"),
+                "fill in at least the header's `alg` and the private key",
+            );
+            return None;
+        };
+        let Value::Object(object) = value else {
+            self.error(field, "must be a JSON object", "enter an object with `header`, `private_key`, …");
+            return None;
+        };
+        let prefix = if field == "jwt" { "jwt." } else { "client_assertion." };
+        let mut inner = Reader::new(object, prefix);
+        let assertion = inner.assertion_fields(needs_subject);
+        self.errors.append(&mut inner.errors);
+        assertion
+    }
+
+    fn assertion_fields(&mut self, needs_subject: bool) -> Option<Assertion> {
+        self.unknown_fields(ASSERTION_FIELDS);
+        let header = match self.get("header") {
+            None => Some(serde_json::from_value(serde_json::json!({"alg": "RS256", "typ": "JWT"})).unwrap_or_default()),
+            Some(Value::Object(header)) => Some(header.clone()),
+            Some(_) => {
+                self.error("header", "must be a JSON object", "enter an object such as {\"alg\": \"RS256\", \"kid\": \"k1\"}");
+                None
+            }
+        };
+        let algorithm = header.as_ref().and_then(|header| match header.get("alg").and_then(Value::as_str) {
+            Some(name) => {
+                let found = jwt::algorithm(name);
+                if found.is_none() {
+                    self.error(
+                        "header.alg",
+                        format!("`{name}` is not supported"),
+                        format!("use one of: {}", jwt::ALGORITHMS.join(", ")),
+                    );
+                }
+                found
+            }
+            None => {
+                self.error("header.alg", "required", "name the signing algorithm, such as \"RS256\"");
+                None
+            }
+        });
+        let issuer = self.optional_text("issuer", false);
+        let subject = if needs_subject {
+            self.required_text("subject", false, "(the user or service the token is for)")
+        } else {
+            self.optional_text("subject", false)
+        };
+        let audience = self.optional_text("audience", false);
+        let lifetime_secs = match self.get("lifetime_secs") {
+            None => Some(300),
+            Some(value) => match value.as_u64() {
+                Some(secs @ 1..=86_400) => Some(secs),
+                _ => {
+                    self.error(
+                        "lifetime_secs",
+                        format!("`{value}` is not a number of seconds from 1 to 86400"),
+                        "enter a lifetime such as 300",
+                    );
+                    None
+                }
+            },
+        };
+        let claims = match self.get("claims") {
+            None => Map::new(),
+            Some(Value::Object(claims)) => claims.clone(),
+            Some(_) => {
+                self.error("claims", "must be a JSON object", "enter an object such as {\"scope\": \"read\"}");
+                Map::new()
+            }
+        };
+        for (claim, field) in COMPUTED_CLAIMS {
+            if claims.contains_key(*claim) {
+                let fix = if field.is_empty() {
+                    String::from("remove it: the connector computes it")
+                } else {
+                    format!("set it through `{}`", self.path(field))
+                };
+                self.error(&format!("claims.{claim}"), "would replace a claim the connector sets", fix);
+            }
+        }
+        let private_key = self.optional_text("private_key", true).map(Secret::new);
+        let password = self.optional_text("private_key_password", true).map(Secret::new);
+        let shared_secret = self.optional_text("shared_secret", true).map(Secret::new);
+        let key = match (algorithm, private_key, shared_secret) {
+            (None, _, _) => None,
+            (Some(algorithm), Some(pem), None) => self.key(SigningKey::from_pem(algorithm, &pem, password.as_ref()), "private_key"),
+            (Some(algorithm), None, Some(secret)) => self.key(SigningKey::from_shared_secret(algorithm, &secret), "shared_secret"),
+            (Some(_), None, None) => {
+                self.error("private_key", "required to sign the assertion", "paste the PEM private key (or, for HS256, fill in `shared_secret`)");
+                None
+            }
+            (Some(_), Some(_), Some(_)) => {
+                self.error("shared_secret", "cannot be used together with `private_key`", "keep only the one the algorithm needs");
+                None
+            }
+        };
+        Some(Assertion {
+            header: header?,
+            issuer,
+            subject: if needs_subject { Some(subject?) } else { subject },
+            audience,
+            lifetime_secs: lifetime_secs?,
+            claims,
+            key: key?,
         })
+    }
+
+    fn key(&mut self, loaded: Result<SigningKey, KeyProblem>, field: &str) -> Option<SigningKey> {
+        loaded
+            .map_err(|problem| self.error(field, problem.message, problem.fix))
+            .ok()
+    }
+
+    fn user_login(&mut self) -> Option<UserLogin> {
+        let authorization_url = self.required_endpoint("authorization_url", "for a browser login");
+        let redirect_uri = self.redirect_uri();
+        let prompt = self.prompt();
+        let request_refresh_token = self.optional_bool("request_refresh_token");
+        let refresh_token_scope = self
+            .optional_text("refresh_token_scope", false)
+            .unwrap_or_else(|| String::from("offline_access"));
+        let login_hint = self.optional_text("login_hint", false);
+        let extra_params = self.string_map("extra_authorization_params");
+        for (name, _) in &extra_params {
+            if RESERVED_AUTHORIZATION_PARAMETERS.contains(&name.as_str()) {
+                self.error(
+                    &format!("extra_authorization_params.{name}"),
+                    "would replace a parameter the connector sets",
+                    "remove it, or use the field that sets it",
+                );
+            }
+        }
+        let pkce = match self.choice("pkce", PKCE_METHODS, "S256")? {
+            "plain" => Pkce::Plain,
+            "none" => Pkce::Disabled,
+            _ => Pkce::S256,
+        };
+        Some(UserLogin {
+            authorization_url: authorization_url?,
+            redirect_uri: redirect_uri?,
+            prompt,
+            request_refresh_token,
+            refresh_token_scope,
+            login_hint,
+            extra_params,
+            pkce,
+        })
+    }
+
+    /// RFC 6749 section 3.1.2 and RFC 8252: an absolute URI without a
+    /// fragment; `http` only on loopback, or a private-use scheme of a
+    /// native app (such as `com.example.app:/callback`).
+    fn redirect_uri(&mut self) -> Option<Url> {
+        let text = self.required_text("redirect_uri", false, "for a browser login")?;
+        let url = match Url::parse(&text) {
+            Ok(url) => url,
+            Err(e) => {
+                self.error(
+                    "redirect_uri",
+                    format!("`{text}` is not an absolute URI: {e}"),
+                    "enter the address the browser returns to, such as http://127.0.0.1:53682/callback",
+                );
+                return None;
+            }
+        };
+        if url.fragment().is_some() {
+            self.error("redirect_uri", "must not contain a fragment (`#…`)", "remove the part from `#` on");
+            return None;
+        }
+        if url.scheme() == "http" && !is_loopback(&url) {
+            self.error(
+                "redirect_uri",
+                "plain http is allowed only for loopback addresses",
+                "use https, or http://127.0.0.1:PORT/… for a local login",
+            );
+            return None;
+        }
+        Some(url)
+    }
+
+    fn prompt(&mut self) -> Option<String> {
+        let text = self.optional_text("prompt", false)?;
+        let values: Vec<&str> = text.split_whitespace().collect();
+        if let Some(bad) = values.iter().find(|v| !PROMPT_VALUES.contains(v)) {
+            self.error(
+                "prompt",
+                format!("`{bad}` is not a prompt value"),
+                format!("use one or more of: {}", PROMPT_VALUES.join(", ")),
+            );
+            return None;
+        }
+        if values.contains(&"none") && values.len() > 1 {
+            self.error("prompt", "`none` cannot be combined with other values", "use `none` alone");
+            return None;
+        }
+        (!values.is_empty()).then(|| values.join(" "))
     }
 
     /// RFC 6749 section 3.3: scope tokens of NQCHAR separated by spaces.
@@ -426,11 +863,7 @@ impl<'a> Reader<'a> {
         match Url::parse(&text) {
             Ok(url) if url.fragment().is_none() => Some(url),
             Ok(_) => {
-                self.error(
-                    "resource",
-                    "must not contain a fragment (`#…`)",
-                    "remove the part from `#` on",
-                );
+                self.error("resource", "must not contain a fragment (`#…`)", "remove the part from `#` on");
                 None
             }
             Err(e) => {
@@ -450,22 +883,14 @@ impl<'a> Reader<'a> {
             return Vec::new();
         };
         let Value::Object(map) = value else {
-            self.error(
-                field,
-                "must be a JSON object",
-                "enter an object such as {\"name\": \"value\"}",
-            );
+            self.error(field, "must be a JSON object", "enter an object such as {\"name\": \"value\"}");
             return Vec::new();
         };
         let mut pairs = Vec::with_capacity(map.len());
         for (name, value) in map {
             match value {
                 Value::String(text) => pairs.push((name.clone(), text.clone())),
-                _ => self.error(
-                    format!("{field}.{name}"),
-                    "must be a string",
-                    "quote the value, such as \"42\"",
-                ),
+                _ => self.error(&format!("{field}.{name}"), "must be a string", "quote the value, such as \"42\""),
             }
         }
         pairs
@@ -475,22 +900,14 @@ impl<'a> Reader<'a> {
         let pairs = self.string_map("extra_body");
         for (name, _) in &pairs {
             if name.is_empty() {
-                self.error(
-                    "extra_body",
-                    "holds a parameter without a name",
-                    "give every parameter a name",
-                );
+                self.error("extra_body", "holds a parameter without a name", "give every parameter a name");
             } else if RESERVED_BODY_PARAMETERS.contains(&name.as_str()) {
                 let fix = if KNOWN_FIELDS.contains(&name.as_str()) {
                     format!("set it through the `{name}` field instead")
                 } else {
                     String::from("remove it: the connector sets it for the grants that use it")
                 };
-                self.error(
-                    format!("extra_body.{name}"),
-                    "would replace a parameter the connector sets",
-                    fix,
-                );
+                self.error(&format!("extra_body.{name}"), "would replace a parameter the connector sets", fix);
             }
         }
         pairs
@@ -501,20 +918,16 @@ impl<'a> Reader<'a> {
         for (name, value) in &pairs {
             let field = format!("extra_headers.{name}");
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.error(
-                    field,
-                    "is not a valid header name",
-                    "use letters, digits and `-`, such as X-Api-Key",
-                );
+                self.error(&field, "is not a valid header name", "use letters, digits and `-`, such as X-Api-Key");
             } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 self.error(
-                    field,
+                    &field,
                     "is set by the connector or the HTTP layer and cannot be replaced",
                     "remove it",
                 );
             } else if http::HeaderValue::from_str(value).is_err() {
                 self.error(
-                    field,
+                    &field,
                     "holds a line break or another control character",
                     "put the value on one line of printable characters",
                 );
@@ -530,11 +943,7 @@ impl<'a> Reader<'a> {
             Some(value) => match value.as_u64() {
                 Some(level @ 1..=3) => RetryCheckLevel(level as u8),
                 _ => {
-                    self.error(
-                        field,
-                        format!("`{value}` is not 1, 2 or 3"),
-                        "choose 1, 2 or 3 (the default)",
-                    );
+                    self.error(field, format!("`{value}` is not 1, 2 or 3"), "choose 1, 2 or 3 (the default)");
                     RetryCheckLevel::default()
                 }
             },
@@ -580,7 +989,7 @@ mod tests {
     fn minimal_client_credentials_takes_the_defaults() {
         let config = parse(minimal()).expect("valid");
         assert!(matches!(config.grant, Grant::ClientCredentials));
-        assert_eq!(config.client.method, ClientAuthMethod::Basic);
+        assert!(matches!(config.client.auth, ClientAuth::Basic(_)));
         assert_eq!(config.token_retry_check_level.get(), 3);
         assert_eq!(config.scope, None);
     }
@@ -678,6 +1087,120 @@ mod tests {
         let text = errors.iter().map(ToString::to_string).collect::<String>();
         assert!(text.contains("client_secret"));
         assert!(!text.contains("123456789"), "{text}");
+    }
+
+    const RSA_KEY: &str = include_str!("../testdata/rsa-pkcs8.pem");
+    const ENCRYPTED_KEY: &str = include_str!("../testdata/rsa-pkcs8-encrypted.pem");
+
+    #[test]
+    fn each_grant_names_the_fields_it_needs() {
+        let base = json!({"token_url": "https://as.example.com/token", "client_id": "app", "client_secret": "s"});
+        let with = |extra: Value| {
+            let mut doc = base.clone();
+            for (k, v) in extra.as_object().expect("object") {
+                doc[k] = v.clone();
+            }
+            fields(doc)
+        };
+        assert_eq!(with(json!({"grant_type": "password"})), ["username", "password"]);
+        assert_eq!(with(json!({"grant_type": "jwt_bearer"})), ["jwt"]);
+        assert_eq!(
+            with(json!({"grant_type": "authorization_code"})),
+            ["authorization_url", "redirect_uri"]
+        );
+        assert_eq!(with(json!({"grant_type": "client_credentials", "client_auth": "private_key_jwt"})), [
+            "client_secret",
+            "client_assertion"
+        ]);
+        assert_eq!(
+            with(json!({"grant_type": "client_credentials", "username": "u"})),
+            ["username"],
+            "a field of another grant is pointed out"
+        );
+    }
+
+    #[test]
+    fn assertion_problems_are_named_inside_the_object() {
+        let doc = json!({
+            "grant_type": "jwt_bearer",
+            "token_url": "https://as.example.com/token",
+            "client_auth": "none",
+            "jwt": {
+                "header": {"alg": "ES256"},
+                "subject": "alice",
+                "lifetime_secs": 0,
+                "claims": {"exp": 1, "iss": "x"},
+                "private_key": RSA_KEY,
+                "colour": "red",
+            },
+        });
+        let errors = parse(doc).expect_err("invalid");
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["jwt.colour", "jwt.lifetime_secs", "jwt.claims.iss", "jwt.claims.exp", "jwt.private_key"]
+        );
+        let key_error = &errors[4];
+        assert!(key_error.message.contains("RSA key, but ES256"), "{key_error:?}");
+        assert!(errors[2].fix.contains("jwt.issuer"), "{:?}", errors[2]);
+    }
+
+    #[test]
+    fn an_encrypted_key_needs_its_password() {
+        let doc = |password: Option<&str>| {
+            json!({
+                "grant_type": "jwt_bearer",
+                "token_url": "https://as.example.com/token",
+                "client_auth": "none",
+                "jwt": {"header": {"alg": "RS256"}, "subject": "s", "private_key": ENCRYPTED_KEY,
+                        "private_key_password": password},
+            })
+        };
+        assert!(parse(doc(Some("correct horse"))).is_ok());
+        let errors = parse(doc(Some("battery staple"))).expect_err("wrong password");
+        assert_eq!(errors[0].field, "jwt.private_key");
+        assert_eq!(errors[0].message, "the password does not open the private key");
+        assert!(!format!("{errors:?}").contains("battery"), "the password is never quoted");
+        assert_eq!(fields(doc(None)), ["jwt.private_key"]);
+    }
+
+    #[test]
+    fn browser_logins_check_their_urls_and_prompt() {
+        let doc = json!({
+            "grant_type": "authorization_code",
+            "token_url": "https://as.example.com/token",
+            "authorization_url": "http://as.example.com/authorize",
+            "redirect_uri": "http://192.0.2.1/callback",
+            "client_id": "app",
+            "client_auth": "none",
+            "prompt": "none login",
+            "pkce": "S512",
+            "extra_authorization_params": {"state": "x", "ui_locales": "de"},
+        });
+        assert_eq!(
+            fields(doc),
+            [
+                "authorization_url",
+                "redirect_uri",
+                "prompt",
+                "extra_authorization_params.state",
+                "pkce"
+            ]
+        );
+    }
+
+    #[test]
+    fn implicit_needs_no_token_url() {
+        let config = parse(json!({
+            "grant_type": "implicit",
+            "authorization_url": "https://as.example.com/authorize",
+            "redirect_uri": "https://app.example.com/cb",
+            "client_id": "app",
+            "client_auth": "none",
+        }))
+        .expect("valid");
+        assert!(config.token_url.is_none());
+        assert!(config.token_endpoint().is_err());
     }
 
     #[test]

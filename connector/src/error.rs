@@ -13,8 +13,9 @@ pub struct OAuthError {
     pub error_description: Option<String>,
     /// A page about the error.
     pub error_uri: Option<String>,
-    /// The HTTP status of the response.
-    pub status: u16,
+    /// The HTTP status of the token response; `None` when the error came
+    /// back in a login's redirect.
+    pub status: Option<u16>,
 }
 
 impl OAuthError {
@@ -32,6 +33,10 @@ impl OAuthError {
             "unsupported_grant_type" => "the server does not support this grant type",
             "invalid_scope" => "the requested scope is unknown or exceeds what the client may have",
             "invalid_target" => "the requested resource is unknown or not allowed",
+            "access_denied" => "the user or the server declined the authorization",
+            "unsupported_response_type" => "the server does not offer this login flow to this client",
+            "login_required" => "the user must log in, which prompt=none does not allow",
+            "consent_required" => "the user must consent, which prompt=none does not allow",
             _ => return None,
         })
     }
@@ -39,11 +44,14 @@ impl OAuthError {
 
 impl fmt::Display for OAuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the authorization server refused the request (HTTP {}): {}",
-            self.status, self.error
-        )?;
+        match self.status {
+            Some(status) => write!(
+                f,
+                "the authorization server refused the request (HTTP {status}): {}",
+                self.error
+            )?,
+            None => write!(f, "the authorization server refused the login: {}", self.error)?,
+        }
         if let Some(description) = &self.error_description {
             write!(f, ": {description}")?;
         } else if let Some(hint) = self.hint() {
@@ -99,6 +107,10 @@ pub enum Failure {
     /// The response could not be read.
     #[error("{0}")]
     Unreadable(Unreadable),
+    /// A login's redirect does not belong to the login: another redirect
+    /// URI, a missing or different `state`, no code.
+    #[error("unusable redirect: {0}")]
+    BadRedirect(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -132,7 +144,7 @@ mod tests {
                     error: "invalid_client".into(),
                     error_description: None,
                     error_uri: Some("https://as.example.com/errors".into()),
-                    status: 401,
+                    status: Some(401),
                 }),
                 "the authorization server refused the request (HTTP 401): invalid_client (the client id or secret is wrong, or the client may not use this authentication method) [see https://as.example.com/errors]",
             ),
@@ -141,9 +153,22 @@ mod tests {
                     error: "invalid_scope".into(),
                     error_description: Some("scope `admin` is not allowed".into()),
                     error_uri: None,
-                    status: 400,
+                    status: Some(400),
                 }),
                 "the authorization server refused the request (HTTP 400): invalid_scope: scope `admin` is not allowed",
+            ),
+            (
+                Failure::Rejected(OAuthError {
+                    error: "access_denied".into(),
+                    error_description: None,
+                    error_uri: None,
+                    status: None,
+                }),
+                "the authorization server refused the login: access_denied (the user or the server declined the authorization)",
+            ),
+            (
+                Failure::BadRedirect("the redirect carries no `state`".into()),
+                "unusable redirect: the redirect carries no `state`",
             ),
             (
                 Failure::Unreadable(Unreadable {

@@ -17,7 +17,8 @@
 //!     "client_id": "app",
 //!     "client_secret": "s3cret"
 //! }"#).expect("valid configuration");
-//! let request = connector::token_request(&config, &Context { now: 1_700_000_000, nonce: vec![] });
+//! let request = connector::token_request(&config, &Context { now: 1_700_000_000, nonce: vec![7; 32] })
+//!     .expect("a request");
 //! assert_eq!(request.method, "POST");
 //!
 //! // … the host sends `request` and receives:
@@ -26,13 +27,15 @@
 //!     headers: vec![("Content-Type".into(), "application/json".into())],
 //!     body: br#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#.to_vec(),
 //! };
-//! let token = connector::read_token_response(&response, 1_700_000_001).expect("token");
+//! let token = connector::read_token_response(&config, &response, 1_700_000_001, None).expect("token");
 //! assert_eq!(token.expires_at, Some(1_700_000_061));
 //! ```
 
 mod client_auth;
 mod config;
 mod error;
+mod jwt;
+mod login;
 mod request;
 mod response;
 mod schema;
@@ -44,14 +47,52 @@ mod secret;
 mod component;
 
 pub use client_auth::basic_authorization;
-pub use config::{ClientAuthMethod, ClientCredentials, Config, FieldError, Grant, RetryCheckLevel};
+pub use config::{Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin};
 pub use error::{Failure, OAuthError, Unreadable};
-pub use request::{Context, Request, refresh_request, token_request};
-pub use response::{Response, Token, read_token_response};
+pub use login::{Authorization, authorization_url, read_implicit_redirect, read_redirect};
+pub use request::{
+    Context, JWT_BEARER_GRANT, JWT_CLIENT_ASSERTION, Request, code_exchange_request, refresh_request, token_request,
+};
+pub use response::{Response, Token};
 pub use schema::schema;
 pub use secret::Secret;
 
 /// Every problem in a configuration document; empty when it can be used.
+///
+/// Beyond parsing, each signing key signs a throwaway message, so a key
+/// that parses but cannot sign is reported here rather than at run time.
 pub fn validate(document: &str) -> Vec<FieldError> {
-    Config::parse(document).err().unwrap_or_default()
+    match Config::parse(document) {
+        Err(errors) => errors,
+        Ok(config) => config
+            .signing_keys()
+            .into_iter()
+            .filter_map(|(field, key)| {
+                key.probe().err().map(|problem| FieldError {
+                    field: format!("{field}.private_key"),
+                    message: problem.message,
+                    fix: problem.fix,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Reads a token endpoint response received at `now` (unix seconds).
+///
+/// `presented` is the refresh token the request sent (for a refresh
+/// request); for the `refresh_token` grant the configured one is assumed.
+/// The token always carries the refresh token to keep: the server's new
+/// one, or the presented one when the server issued none.
+pub fn read_token_response(
+    config: &Config,
+    response: &Response,
+    now: u64,
+    presented: Option<&Secret>,
+) -> Result<Token, Failure> {
+    let configured = match &config.grant {
+        Grant::RefreshToken { refresh_token } => Some(refresh_token),
+        _ => None,
+    };
+    response::read_token_response(response, now, presented.or(configured))
 }

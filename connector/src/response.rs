@@ -55,8 +55,12 @@ pub struct Token {
     pub token_type: String,
     /// When the token expires, unix seconds.
     pub expires_at: Option<u64>,
-    /// The refresh token the server issued, if any.
+    /// The refresh token to keep: the one the server issued, or else the
+    /// one the request presented.
     pub refresh_token: Option<Secret>,
+    /// Whether the server issued a refresh token other than the one
+    /// presented: the host must store it before it uses the access token.
+    pub refresh_token_rotated: bool,
     /// The granted scope, if the server stated it.
     pub scope: Option<String>,
     /// Every other member of the response.
@@ -80,7 +84,9 @@ const SECRET_MEMBERS: &[&str] = &[
 ];
 
 /// Reads a token endpoint response received at `now` (unix seconds).
-pub fn read_token_response(response: &Response, now: u64) -> Result<Token, Failure> {
+/// `presented` is the refresh token the request sent, if any: it is kept
+/// when the server issues none.
+pub fn read_token_response(response: &Response, now: u64, presented: Option<&Secret>) -> Result<Token, Failure> {
     let status = response.status;
     let unreadable = |problem: String, location: String| {
         Failure::Unreadable(Unreadable {
@@ -117,13 +123,13 @@ pub fn read_token_response(response: &Response, now: u64) -> Result<Token, Failu
                 .get(name)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .map(|s| redact(&cut(s, 500)))
+                .map(cleaned)
         };
         return Err(Failure::Rejected(OAuthError {
             error: error.to_owned(),
             error_description: text("error_description"),
             error_uri: text("error_uri"),
-            status,
+            status: Some(status),
         }));
     }
 
@@ -133,7 +139,12 @@ pub fn read_token_response(response: &Response, now: u64) -> Result<Token, Failu
             "error".into(),
         ));
     }
-    read_token(members, now).map_err(|(problem, member)| unreadable(problem, member))
+    token_from_members(members, now, presented).map_err(|(problem, member)| unreadable(problem, member))
+}
+
+/// A server's text shown to the user: cut, with token-like runs redacted.
+pub(crate) fn cleaned(text: &str) -> String {
+    redact(&cut(text, 500))
 }
 
 /// The response members: a JSON object, or form fields when the server
@@ -167,7 +178,11 @@ fn parse_members(response: &Response) -> Result<Map<String, Value>, (String, Str
 
 /// RFC 6749 section 5.1: `access_token` and `token_type` are required,
 /// `expires_in`, `refresh_token` and `scope` optional.
-fn read_token(mut members: Map<String, Value>, now: u64) -> Result<Token, (String, String)> {
+pub(crate) fn token_from_members(
+    mut members: Map<String, Value>,
+    now: u64,
+    presented: Option<&Secret>,
+) -> Result<Token, (String, String)> {
     let access_token =
         take_string(&mut members, "access_token")?.ok_or_else(|| missing("access_token"))?;
     let token_type =
@@ -181,13 +196,17 @@ fn read_token(mut members: Map<String, Value>, now: u64) -> Result<Token, (Strin
             )
         })?),
     };
-    let refresh_token = take_string(&mut members, "refresh_token")?;
+    let issued = take_string(&mut members, "refresh_token")?;
     let scope = take_string(&mut members, "scope")?;
+    let refresh_token_rotated = issued
+        .as_deref()
+        .is_some_and(|issued| presented.is_none_or(|presented| presented.expose() != issued));
     Ok(Token {
         access_token: Secret::new(access_token),
         token_type,
         expires_at: expires_in.map(|secs| now.saturating_add(secs)),
-        refresh_token: refresh_token.map(Secret::new),
+        refresh_token: issued.map(Secret::new).or_else(|| presented.cloned()),
+        refresh_token_rotated,
         scope,
         extra: members,
     })
@@ -312,7 +331,7 @@ mod tests {
                 "refresh_token": "rt-1", "scope": "read write", "id_token": "x", "ext": {"a": 1}
             }),
         );
-        let token = read_token_response(&response, 1_000).expect("token");
+        let token = read_token_response(&response, 1_000, None).expect("token");
         assert_eq!(token.access_token.expose(), "at-1");
         assert_eq!(token.token_type, "Bearer");
         assert_eq!(token.expires_at, Some(4_600));
@@ -328,9 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn the_presented_refresh_token_is_kept_unless_the_server_rotates_it() {
+        let old = Secret::new("rt-old");
+        let plain = json_response(200, json!({"access_token": "a", "token_type": "Bearer"}));
+        let kept = read_token_response(&plain, 0, Some(&old)).expect("token");
+        assert_eq!(kept.refresh_token.as_ref().map(Secret::expose), Some("rt-old"));
+        assert!(!kept.refresh_token_rotated);
+
+        let same = json_response(200, json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-old"}));
+        assert!(!read_token_response(&same, 0, Some(&old)).expect("token").refresh_token_rotated);
+
+        let rotated = json_response(200, json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-new"}));
+        let token = read_token_response(&rotated, 0, Some(&old)).expect("token");
+        assert_eq!(token.refresh_token.as_ref().map(Secret::expose), Some("rt-new"));
+        assert!(token.refresh_token_rotated);
+
+        let first = read_token_response(&rotated, 0, None).expect("token");
+        assert!(first.refresh_token_rotated, "a first refresh token must be stored too");
+    }
+
+    #[test]
     fn a_minimal_token_response_has_no_expiry() {
         let response = json_response(200, json!({"access_token": "at", "token_type": "bearer"}));
-        let token = read_token_response(&response, 5).expect("token");
+        let token = read_token_response(&response, 5, None).expect("token");
         assert_eq!(token.expires_at, None);
         assert!(token.refresh_token.is_none());
         assert!(token.extra.is_empty());
@@ -344,7 +383,7 @@ mod tests {
                 json!({"access_token": "a", "token_type": "Bearer", "expires_in": value}),
             );
             assert_eq!(
-                read_token_response(&response, 10)
+                read_token_response(&response, 10, None)
                     .expect("token")
                     .expires_at,
                 Some(expected)
@@ -356,7 +395,7 @@ mod tests {
                 json!({"access_token": "a", "token_type": "Bearer", "expires_in": value}),
             );
             assert_eq!(
-                unreadable(read_token_response(&response, 10)).location,
+                unreadable(read_token_response(&response, 10, None)).location,
                 "expires_in"
             );
         }
@@ -372,7 +411,7 @@ mod tests {
             )],
             body: b"access_token=at%2B1&token_type=bearer&scope=repo".to_vec(),
         };
-        let token = read_token_response(&response, 0).expect("token");
+        let token = read_token_response(&response, 0, None).expect("token");
         assert_eq!(token.access_token.expose(), "at+1");
         assert_eq!(token.scope.as_deref(), Some("repo"));
     }
@@ -383,14 +422,14 @@ mod tests {
             401,
             json!({"error": "invalid_client", "error_description": "bad secret", "error_uri": "https://as/e"}),
         );
-        match read_token_response(&response, 0) {
+        match read_token_response(&response, 0, None) {
             Err(Failure::Rejected(e)) => assert_eq!(
                 e,
                 OAuthError {
                     error: "invalid_client".into(),
                     error_description: Some("bad secret".into()),
                     error_uri: Some("https://as/e".into()),
-                    status: 401,
+                    status: Some(401),
                 }
             ),
             other => panic!("expected rejection, got {other:?}"),
@@ -401,17 +440,17 @@ mod tests {
     fn an_error_member_in_a_200_is_still_an_error() {
         let response = json_response(200, json!({"error": "bad_verification_code"}));
         assert!(
-            matches!(read_token_response(&response, 0), Err(Failure::Rejected(e)) if e.status == 200)
+            matches!(read_token_response(&response, 0, None), Err(Failure::Rejected(e)) if e.status == Some(200))
         );
     }
 
     #[test]
     fn missing_required_members_are_named() {
         let response = json_response(200, json!({"token_type": "Bearer"}));
-        let u = unreadable(read_token_response(&response, 0));
+        let u = unreadable(read_token_response(&response, 0, None));
         assert_eq!(u.location, "access_token");
         let response = json_response(200, json!({"access_token": "secret-at-value"}));
-        let u = unreadable(read_token_response(&response, 0));
+        let u = unreadable(read_token_response(&response, 0, None));
         assert_eq!(u.location, "token_type");
         assert!(!u.snippet.contains("secret-at-value"), "{}", u.snippet);
     }
@@ -423,7 +462,7 @@ mod tests {
             headers: vec![("Content-Type".into(), "text/html".into())],
             body: b"<html>\n<h1>Service Unavailable</h1></html>".to_vec(),
         };
-        let u = unreadable(read_token_response(&response, 0));
+        let u = unreadable(read_token_response(&response, 0, None));
         assert_eq!(u.status, 503);
         assert!(
             u.problem.starts_with("HTTP 503 without an OAuth error"),
@@ -442,14 +481,14 @@ mod tests {
                 headers: vec![],
                 body: body.to_vec(),
             };
-            unreadable(read_token_response(&response, 0));
+            unreadable(read_token_response(&response, 0, None));
         }
     }
 
     #[test]
     fn snippets_hide_tokens_and_are_cut() {
         let body = json!({"access_token": "eyJhbGciOiJSUzI1NiJ9.payload.sig", "token_type": 7});
-        let u = unreadable(read_token_response(&json_response(200, body), 0));
+        let u = unreadable(read_token_response(&json_response(200, body), 0, None));
         assert_eq!(u.location, "token_type");
         assert!(!u.snippet.contains("eyJ"), "{}", u.snippet);
 
@@ -462,7 +501,7 @@ mod tests {
             headers: vec![],
             body: text.into_bytes(),
         };
-        let u = unreadable(read_token_response(&response, 0));
+        let u = unreadable(read_token_response(&response, 0, None));
         assert!(
             u.snippet.starts_with("upstream said [redacted] and xxx"),
             "{}",

@@ -2,13 +2,53 @@
 //!
 //! Besides standard keywords, fields carry presentation hints for engines
 //! that lay out forms: `x-group` (the form section), `x-order` (position
-//! within the whole form) and `x-show-when` (the `grant_type` values for
-//! which the field applies, mirroring the `if`/`then` rules).
+//! within the whole form) and `x-show-when` (the values of another field
+//! for which this one applies, mirroring the `if`/`then` rules).
 
 use serde_json::{Value, json};
 
+/// A `required` rule that applies when `field` has one of `values`; a
+/// field's default counts when it is absent.
+fn when(field: &str, values: &[&str], default: Option<&str>, required: &[&str]) -> Value {
+    let matches = json!({"properties": {field: {"enum": values}}, "required": [field]});
+    let condition = if default.is_some_and(|d| values.contains(&d)) {
+        json!({"anyOf": [{"not": {"required": [field]}}, matches]})
+    } else {
+        matches
+    };
+    json!({"if": condition, "then": {"required": required}})
+}
+
+fn assertion_schema(title: &str, description: &str) -> Value {
+    json!({
+        "title": title,
+        "description": description,
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "header": {
+                "title": "JWT header",
+                "description": "The JOSE header, signed as given. `alg` chooses the algorithm: RS256/384/512, PS256/384/512, ES256/384, EdDSA, or HS256/384/512 with a shared secret. Add `kid` or `x5t` if the server needs them.",
+                "type": "object",
+                "required": ["alg"],
+                "properties": {"alg": {"enum": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"]}},
+                "default": {"alg": "RS256", "typ": "JWT"}
+            },
+            "issuer": {"title": "Issuer (iss)", "description": "Who issues the assertion. Default: the client ID.", "type": "string"},
+            "subject": {"title": "Subject (sub)", "description": "Whom the token is for. Default: the client ID; required for the JWT bearer grant.", "type": "string"},
+            "audience": {"title": "Audience (aud)", "description": "Who the assertion is for. Default: the token URL.", "type": "string"},
+            "lifetime_secs": {"title": "Lifetime (seconds)", "description": "Seconds from issue to expiry of the assertion.", "type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
+            "claims": {"title": "Extra claims", "description": "Further payload claims, such as a scope. iss, sub, aud, exp, iat and jti are set by the connector.", "type": "object", "default": {}},
+            "private_key": {"title": "Private key (PEM)", "description": "PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8, from -----BEGIN to the END----- line.", "type": "string", "writeOnly": true, "format": "password", "contentMediaType": "application/x-pem-file", "x-multiline": true},
+            "private_key_password": {"title": "Private key password", "description": "For an encrypted private key.", "type": "string", "writeOnly": true, "format": "password"},
+            "shared_secret": {"title": "Shared secret", "description": "For HS256, HS384 or HS512 instead of a private key.", "type": "string", "writeOnly": true, "format": "password"}
+        }
+    })
+}
+
 /// The schema as a JSON value.
 pub fn schema() -> Value {
+    let browser = json!({"grant_type": ["authorization_code", "implicit"]});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:oauth2:connector:config:0.1.0",
@@ -16,7 +56,6 @@ pub fn schema() -> Value {
         "description": "How the connector obtains access tokens from an OAuth 2.0 authorization server.",
         "type": "object",
         "additionalProperties": false,
-        "required": ["token_url", "client_id", "client_secret"],
         "properties": {
             "grant_type": {
                 "title": "Grant type",
@@ -24,38 +63,20 @@ pub fn schema() -> Value {
                 "default": "refresh_token",
                 "oneOf": [
                     {"const": "refresh_token", "title": "Refresh token (exchange a stored refresh token)"},
-                    {"const": "client_credentials", "title": "Client credentials (the application acts for itself)"}
+                    {"const": "client_credentials", "title": "Client credentials (the application acts for itself)"},
+                    {"const": "password", "title": "Password (deprecated by RFC 9700: the application handles the user's password)"},
+                    {"const": "jwt_bearer", "title": "JWT bearer (a signed assertion, RFC 7523)"},
+                    {"const": "authorization_code", "title": "Authorization code (a user logs in through the browser, with PKCE)"},
+                    {"const": "implicit", "title": "Implicit (deprecated: the token comes back in the browser redirect)"}
                 ],
                 "x-group": "Connection", "x-order": 1
             },
             "token_url": {
                 "title": "Token URL",
-                "description": "The authorization server's token endpoint. Must use https, except on the loopback interface (localhost, 127.0.0.1, ::1).",
+                "description": "The authorization server's token endpoint. Must use https, except on the loopback interface (localhost, 127.0.0.1, ::1). Not used by the implicit grant.",
                 "type": "string", "format": "uri", "minLength": 1,
                 "examples": ["https://login.example.com/oauth2/token"],
                 "x-group": "Connection", "x-order": 2
-            },
-            "client_id": {
-                "title": "Client ID",
-                "description": "The identifier the authorization server issued to this application.",
-                "type": "string", "minLength": 1,
-                "x-group": "Client authentication", "x-order": 10
-            },
-            "client_secret": {
-                "title": "Client secret",
-                "description": "The secret the authorization server issued with the client ID.",
-                "type": "string", "minLength": 1, "writeOnly": true, "format": "password",
-                "x-group": "Client authentication", "x-order": 11
-            },
-            "client_auth": {
-                "title": "Client authentication",
-                "description": "Where the client ID and secret are sent. Most servers accept the Authorization header; some require the form body.",
-                "default": "basic",
-                "oneOf": [
-                    {"const": "basic", "title": "HTTP Basic Authorization header (client_secret_basic)"},
-                    {"const": "body", "title": "In the request body (client_secret_post)"}
-                ],
-                "x-group": "Client authentication", "x-order": 12
             },
             "refresh_token": {
                 "title": "Refresh token",
@@ -70,29 +91,141 @@ pub fn schema() -> Value {
                 "type": "string", "pattern": "^[\\s!#-\\[\\]-~]*$",
                 "x-group": "Connection", "x-order": 4
             },
+            "username": {
+                "title": "User name",
+                "description": "For the password grant: the user whose password is sent.",
+                "type": "string",
+                "x-group": "Connection", "x-order": 5,
+                "x-show-when": {"grant_type": ["password"]}
+            },
+            "password": {
+                "title": "Password",
+                "description": "For the password grant: the user's password.",
+                "type": "string", "writeOnly": true, "format": "password",
+                "x-group": "Connection", "x-order": 6,
+                "x-show-when": {"grant_type": ["password"]}
+            },
+            "client_id": {
+                "title": "Client ID",
+                "description": "The identifier the authorization server issued to this application. Optional only with client authentication `none`.",
+                "type": "string", "minLength": 1,
+                "x-group": "Client authentication", "x-order": 10
+            },
+            "client_auth": {
+                "title": "Client authentication",
+                "description": "How the application proves its identity to the token endpoint.",
+                "default": "basic",
+                "oneOf": [
+                    {"const": "basic", "title": "Client secret in the HTTP Basic Authorization header (client_secret_basic)"},
+                    {"const": "body", "title": "Client secret in the request body (client_secret_post)"},
+                    {"const": "none", "title": "None: a public client, or the assertion authenticates"},
+                    {"const": "private_key_jwt", "title": "A JWT signed with the application's private key (private_key_jwt)"}
+                ],
+                "x-group": "Client authentication", "x-order": 11
+            },
+            "client_secret": {
+                "title": "Client secret",
+                "description": "The secret the authorization server issued with the client ID, for client authentication `basic` or `body`.",
+                "type": "string", "minLength": 1, "writeOnly": true, "format": "password",
+                "x-group": "Client authentication", "x-order": 12,
+                "x-show-when": {"client_auth": ["basic", "body"]}
+            },
+            "client_assertion": assertion_schema(
+                "Client assertion",
+                "For client authentication `private_key_jwt`: how the client's JWT is signed."
+            ).as_object().map(|o| {
+                let mut o = o.clone();
+                o.insert("x-group".into(), json!("Client authentication"));
+                o.insert("x-order".into(), json!(13));
+                o.insert("x-show-when".into(), json!({"client_auth": ["private_key_jwt"]}));
+                Value::Object(o)
+            }).unwrap_or_default(),
+            "jwt": assertion_schema(
+                "JWT bearer assertion",
+                "For the JWT bearer grant: the assertion exchanged for a token."
+            ).as_object().map(|o| {
+                let mut o = o.clone();
+                o.insert("x-group".into(), json!("JWT"));
+                o.insert("x-order".into(), json!(20));
+                o.insert("x-show-when".into(), json!({"grant_type": ["jwt_bearer"]}));
+                Value::Object(o)
+            }).unwrap_or_default(),
+            "authorization_url": {
+                "title": "Authorization URL",
+                "description": "For browser logins: the authorization endpoint the user is sent to.",
+                "type": "string", "format": "uri",
+                "x-group": "User login", "x-order": 40, "x-show-when": browser
+            },
+            "redirect_uri": {
+                "title": "Redirect URI",
+                "description": "For browser logins: where the browser returns, exactly as registered with the server (http only on loopback, such as http://127.0.0.1:53682/callback).",
+                "type": "string", "format": "uri",
+                "x-group": "User login", "x-order": 41, "x-show-when": browser
+            },
+            "prompt": {
+                "title": "Prompt",
+                "description": "Optional. Whether the server must show its login or consent page: consent, login, select_account, or none; several separated by spaces (none alone).",
+                "type": "string", "pattern": "^\\s*(none|((consent|login|select_account)(\\s+(consent|login|select_account))*))?\\s*$",
+                "x-group": "User login", "x-order": 42, "x-show-when": browser
+            },
+            "request_refresh_token": {
+                "title": "Request a refresh token",
+                "description": "Ask for a refresh token by adding the refresh-token scope to the login.",
+                "type": "boolean", "default": false,
+                "x-group": "User login", "x-order": 43, "x-show-when": browser
+            },
+            "refresh_token_scope": {
+                "title": "Refresh-token scope",
+                "description": "The scope that asks for a refresh token.",
+                "type": "string", "default": "offline_access",
+                "x-group": "User login", "x-order": 44, "x-show-when": browser
+            },
+            "login_hint": {
+                "title": "Login hint",
+                "description": "Optional. Who is expected to log in, such as an e-mail address.",
+                "type": "string",
+                "x-group": "User login", "x-order": 45, "x-show-when": browser
+            },
+            "pkce": {
+                "title": "PKCE",
+                "description": "Proof Key for Code Exchange (RFC 7636). Keep S256 unless the server cannot.",
+                "default": "S256",
+                "oneOf": [
+                    {"const": "S256", "title": "S256 (recommended)"},
+                    {"const": "plain", "title": "plain"},
+                    {"const": "none", "title": "Off"}
+                ],
+                "x-group": "User login", "x-order": 46, "x-show-when": {"grant_type": ["authorization_code"]}
+            },
+            "extra_authorization_params": {
+                "title": "Extra authorization parameters",
+                "description": "Optional. Further parameters of the login URL, such as ui_locales.",
+                "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                "x-group": "User login", "x-order": 47, "x-show-when": browser
+            },
             "audience": {
                 "title": "Audience",
                 "description": "Optional. The API the token is for, for servers that require an `audience` parameter.",
                 "type": "string",
-                "x-group": "Advanced", "x-order": 30
+                "x-group": "Advanced", "x-order": 60
             },
             "resource": {
                 "title": "Resource",
                 "description": "Optional. The absolute URI of the resource the token is for (RFC 8707).",
                 "type": "string", "format": "uri",
-                "x-group": "Advanced", "x-order": 31
+                "x-group": "Advanced", "x-order": 61
             },
             "extra_body": {
                 "title": "Extra body parameters",
                 "description": "Optional. Further form parameters sent with every token request. They may not replace parameters the connector sets.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
-                "x-group": "Advanced", "x-order": 32
+                "x-group": "Advanced", "x-order": 62
             },
             "extra_headers": {
                 "title": "Extra request headers",
                 "description": "Optional. Further HTTP headers sent with every token request. Authorization, Content-Type, Content-Length, Host, Transfer-Encoding and Connection cannot be set here; Accept replaces the default.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
-                "x-group": "Advanced", "x-order": 33
+                "x-group": "Advanced", "x-order": 63
             },
             "token_retry_check_level": {
                 "title": "Token retry check level",
@@ -103,19 +236,19 @@ pub fn schema() -> Value {
                     {"const": 2, "title": "2: a 401 with a Bearer challenge"},
                     {"const": 3, "title": "3: a 401 whose Bearer challenge says invalid_token"}
                 ],
-                "x-group": "Advanced", "x-order": 34
+                "x-group": "Advanced", "x-order": 64
             }
         },
         "allOf": [
-            {
-                "if": {
-                    "anyOf": [
-                        {"not": {"required": ["grant_type"]}},
-                        {"properties": {"grant_type": {"const": "refresh_token"}}, "required": ["grant_type"]}
-                    ]
-                },
-                "then": {"required": ["refresh_token"]}
-            }
+            when("grant_type", &["refresh_token"], Some("refresh_token"), &["refresh_token"]),
+            when("grant_type", &["password"], Some("refresh_token"), &["username", "password"]),
+            when("grant_type", &["jwt_bearer"], Some("refresh_token"), &["jwt"]),
+            when("grant_type", &["authorization_code", "implicit"], Some("refresh_token"), &["authorization_url", "redirect_uri"]),
+            when("grant_type", &["refresh_token", "client_credentials", "password", "jwt_bearer", "authorization_code"], Some("refresh_token"), &["token_url"]),
+            when("client_auth", &["basic", "body"], Some("basic"), &["client_id", "client_secret"]),
+            when("client_auth", &["private_key_jwt"], Some("basic"), &["client_id", "client_assertion"]),
+            {"if": {"properties": {"grant_type": {"const": "jwt_bearer"}}, "required": ["grant_type"]},
+             "then": {"properties": {"jwt": {"required": ["subject"]}}}}
         ]
     })
 }
@@ -123,7 +256,7 @@ pub fn schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CLIENT_AUTH_METHODS, GRANT_TYPES, KNOWN_FIELDS};
+    use crate::config::{ASSERTION_FIELDS, CLIENT_AUTH_METHODS, GRANT_TYPES, KNOWN_FIELDS, PKCE_METHODS};
 
     fn consts(field: &str) -> Vec<String> {
         schema()["properties"][field]["oneOf"]
@@ -134,21 +267,29 @@ mod tests {
             .collect()
     }
 
+    fn sorted_keys(value: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    fn sorted(names: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        names.sort_unstable();
+        names
+    }
+
     #[test]
     fn every_field_the_parser_knows_is_described() {
         let schema = schema();
-        let properties = schema["properties"].as_object().expect("properties");
-        let mut described: Vec<&str> = properties.keys().map(String::as_str).collect();
-        described.sort_unstable();
-        let mut known = KNOWN_FIELDS.to_vec();
-        known.sort_unstable();
-        assert_eq!(described, known);
-        for (name, property) in properties {
+        assert_eq!(sorted_keys(&schema["properties"]), sorted(KNOWN_FIELDS));
+        for nested in ["jwt", "client_assertion"] {
+            assert_eq!(sorted_keys(&schema["properties"][nested]["properties"]), sorted(ASSERTION_FIELDS));
+        }
+        for (name, property) in schema["properties"].as_object().expect("properties") {
             assert!(property["title"].is_string(), "{name} has no title");
-            assert!(
-                property["description"].is_string(),
-                "{name} has no description"
-            );
+            assert!(property["description"].is_string(), "{name} has no description");
+            assert!(property["x-group"].is_string(), "{name} has no group");
         }
     }
 
@@ -156,13 +297,25 @@ mod tests {
     fn choices_match_the_parser() {
         assert_eq!(consts("grant_type"), GRANT_TYPES);
         assert_eq!(consts("client_auth"), CLIENT_AUTH_METHODS);
+        assert_eq!(consts("pkce"), PKCE_METHODS);
+        let schema = schema();
+        let algorithms: Vec<&str> = schema["properties"]["jwt"]["properties"]["header"]["properties"]["alg"]["enum"]
+            .as_array()
+            .expect("enum")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(algorithms, crate::jwt::ALGORITHMS);
     }
 
     #[test]
     fn secrets_are_write_only() {
         let schema = schema();
-        for field in ["client_secret", "refresh_token"] {
+        for field in ["client_secret", "refresh_token", "password"] {
             assert_eq!(schema["properties"][field]["writeOnly"], true, "{field}");
+        }
+        for field in ["private_key", "private_key_password", "shared_secret"] {
+            assert_eq!(schema["properties"]["jwt"]["properties"][field]["writeOnly"], true, "{field}");
         }
     }
 }

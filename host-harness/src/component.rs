@@ -22,6 +22,7 @@ mod bindings {
 
 pub use bindings::exports::oauth2::connector::http::{Request, Response};
 pub use bindings::exports::oauth2::connector::settings::FieldError;
+pub use bindings::exports::oauth2::connector::user_login::Authorization;
 pub use bindings::exports::oauth2::connector::tokens::{
     Context, Failure, OauthError, Token, Unreadable,
 };
@@ -223,19 +224,83 @@ impl ConnectorHost {
         )
     }
 
-    /// Reads a token endpoint response received at `now`.
+    /// Reads a token endpoint response received at `now`; `presented` is
+    /// the refresh token the request sent, if any.
     pub fn read_token_response(
         &self,
         config: &str,
         response: &Response,
         now: u64,
+        presented: Option<&str>,
     ) -> Result<Result<Token, Failure>> {
         let (mut store, instance) = self.instantiate()?;
         trapped(
             instance
                 .oauth2_connector_tokens()
-                .call_read_token_response(&mut store, config, response, now),
+                .call_read_token_response(&mut store, config, response, now, presented),
             "read-token-response",
+        )
+    }
+
+    /// The authorization URL of a browser login.
+    pub fn authorization_url(
+        &self,
+        config: &str,
+        cx: &Context,
+        state: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<Result<Authorization, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_user_login()
+                .call_authorization_url(&mut store, config, cx, state, code_verifier),
+            "authorization-url",
+        )
+    }
+
+    /// The code from a login's redirect.
+    pub fn read_redirect(&self, config: &str, redirect_url: &str, expected_state: &str) -> Result<Result<String, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_user_login()
+                .call_read_redirect(&mut store, config, redirect_url, expected_state),
+            "read-redirect",
+        )
+    }
+
+    /// The request exchanging a code for a token.
+    pub fn code_exchange_request(
+        &self,
+        config: &str,
+        code: &str,
+        code_verifier: Option<&str>,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_user_login()
+                .call_code_exchange_request(&mut store, config, code, code_verifier, cx),
+            "code-exchange-request",
+        )
+    }
+
+    /// The token in an implicit grant's redirect.
+    pub fn read_implicit_redirect(
+        &self,
+        config: &str,
+        redirect_url: &str,
+        expected_state: &str,
+        now: u64,
+    ) -> Result<Result<Token, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_user_login()
+                .call_read_implicit_redirect(&mut store, config, redirect_url, expected_state, now),
+            "read-implicit-redirect",
         )
     }
 }

@@ -170,8 +170,8 @@ fn run_against(
             }
             (Err(TokenError::Connector(Failure::Rejected(e))), true) => (
                 "invalid_client",
-                format!("refused: {} (HTTP {})", e.error, e.status),
-                e.error == "invalid_client" && e.status == 401,
+                format!("refused: {} (HTTP {})", e.error, e.status.unwrap_or_default()),
+                e.error == "invalid_client" && e.status == Some(401),
             ),
             (Err(error), _) => (
                 if scenario.wrong_secret {

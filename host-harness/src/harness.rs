@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::component::{ConnectorHost, Context, Failure, Request, Response, Token};
+use crate::component::{Authorization, ConnectorHost, Context, Failure, Request, Response, Token};
 use crate::http_client::{HttpClient, HttpSettings};
 
 /// A string that Debug output shows as `[redacted]`.
@@ -35,8 +35,11 @@ pub struct ObtainedToken {
     pub token_type: String,
     /// When it expires, unix seconds.
     pub expires_at: Option<u64>,
-    /// The refresh token, if the server issued one.
+    /// The refresh token to keep: the server's new one, or the one the
+    /// request presented.
     pub refresh_token: Option<Redacted>,
+    /// Whether the server issued a refresh token other than the presented one.
+    pub refresh_token_rotated: bool,
     /// The granted scope, if stated.
     pub scope: Option<String>,
     /// Every other member of the response, as a JSON object.
@@ -50,6 +53,7 @@ impl From<Token> for ObtainedToken {
             token_type: token.token_type,
             expires_at: token.expires_at,
             refresh_token: token.refresh_token.map(Redacted),
+            refresh_token_rotated: token.refresh_token_rotated,
             scope: token.scope,
             extra: token.extra,
         }
@@ -86,10 +90,10 @@ pub fn describe(failure: &Failure) -> String {
             format!("invalid configuration: {}", problems.join("; "))
         }
         Failure::Rejected(e) => {
-            let mut text = format!(
-                "the authorization server refused the request (HTTP {}): {}",
-                e.status, e.error
-            );
+            let mut text = match e.status {
+                Some(status) => format!("the authorization server refused the request (HTTP {status}): {}", e.error),
+                None => format!("the authorization server refused the login: {}", e.error),
+            };
             if let Some(description) = &e.error_description {
                 text.push_str(&format!(": {description}"));
             }
@@ -111,6 +115,7 @@ pub fn describe(failure: &Failure) -> String {
             }
             text
         }
+        Failure::BadRedirect(message) => format!("unusable redirect: {message}"),
         Failure::Other(message) => message.clone(),
     }
 }
@@ -143,19 +148,53 @@ impl Harness {
     /// Obtains a token with the configured grant.
     pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
         let request = self.connector.token_request(config, &context()?)?;
-        self.exchange(config, request)
+        self.exchange(config, request, None)
     }
 
     /// Exchanges a refresh token for a new access token.
-    pub fn refresh_token(
+    pub fn refresh_token(&self, config: &str, refresh_token: &str) -> Result<ObtainedToken, TokenError> {
+        let request = self.connector.refresh_request(config, refresh_token, &context()?)?;
+        self.exchange(config, request, Some(refresh_token))
+    }
+
+    /// Starts a browser login: the URL to open, the state and verifier to keep.
+    pub fn authorization(
         &self,
         config: &str,
-        refresh_token: &str,
+        state: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<Authorization, TokenError> {
+        self.connector
+            .authorization_url(config, &context()?, state, code_verifier)?
+            .map_err(TokenError::Connector)
+    }
+
+    /// Finishes an authorization code login: reads the redirect and
+    /// exchanges the code.
+    pub fn exchange_code(
+        &self,
+        config: &str,
+        redirect_url: &str,
+        state: &str,
+        code_verifier: Option<&str>,
     ) -> Result<ObtainedToken, TokenError> {
+        let code = self
+            .connector
+            .read_redirect(config, redirect_url, state)?
+            .map_err(TokenError::Connector)?;
         let request = self
             .connector
-            .refresh_request(config, refresh_token, &context()?)?;
-        self.exchange(config, request)
+            .code_exchange_request(config, &code, code_verifier, &context()?)?;
+        self.exchange(config, request, None)
+    }
+
+    /// Finishes an implicit login: the token is in the redirect itself.
+    pub fn implicit_token(&self, config: &str, redirect_url: &str, state: &str) -> Result<ObtainedToken, TokenError> {
+        let token = self
+            .connector
+            .read_implicit_redirect(config, redirect_url, state, unix_now())?
+            .map_err(TokenError::Connector)?;
+        Ok(token.into())
     }
 
     /// Sends a request the component built and reads the response.
@@ -163,12 +202,13 @@ impl Harness {
         &self,
         config: &str,
         request: Result<Request, Failure>,
+        presented_refresh_token: Option<&str>,
     ) -> Result<ObtainedToken, TokenError> {
         let request = request.map_err(TokenError::Connector)?;
         let response: Response = self.http.send(&request)?;
         let token = self
             .connector
-            .read_token_response(config, &response, unix_now())?
+            .read_token_response(config, &response, unix_now(), presented_refresh_token)?
             .map_err(TokenError::Connector)?;
         Ok(token.into())
     }

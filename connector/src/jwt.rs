@@ -1,0 +1,410 @@
+//! Signed JWT assertions (RFC 7523): the `jwt_bearer` grant's assertion and
+//! the `private_key_jwt` client assertion.
+//!
+//! Keys arrive as PEM: PKCS#1 (`RSA PRIVATE KEY`), PKCS#8 (`PRIVATE KEY`),
+//! SEC1 (`EC PRIVATE KEY`) or encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`,
+//! PBES2 or the older PBES1 schemes). Each is decoded once into the DER form
+//! the signer uses, and its type checked against the header's `alg`, so a
+//! wrong password or a mismatched key is a configuration error found by
+//! `validate`, never a surprise at signing time.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use pkcs8::der::asn1::AnyRef;
+use pkcs8::der::{Decode as _, pem};
+use pkcs8::{AlgorithmIdentifierRef, EncryptedPrivateKeyInfo, ObjectIdentifier, PrivateKeyInfo, SecretDocument};
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::secret::Secret;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
+/// The `alg` values the connector signs with.
+pub const ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512",
+];
+
+/// The `alg` named in a header, if the connector can sign with it.
+pub fn algorithm(name: &str) -> Option<Algorithm> {
+    ALGORITHMS.contains(&name).then(|| name.parse().ok()).flatten()
+}
+
+/// Why a key could not be used; each names the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProblem {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl KeyProblem {
+    fn new(message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// What kind of key a PEM holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    P256,
+    P384,
+    Ed25519,
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyKind::Rsa => "an RSA key",
+            KeyKind::P256 => "an EC P-256 key",
+            KeyKind::P384 => "an EC P-384 key",
+            KeyKind::Ed25519 => "an Ed25519 key",
+        })
+    }
+}
+
+/// The key kind each algorithm needs, or `None` for the HMAC algorithms.
+fn needed_kind(algorithm: Algorithm) -> Option<KeyKind> {
+    match algorithm {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => Some(KeyKind::Rsa),
+        Algorithm::ES256 => Some(KeyKind::P256),
+        Algorithm::ES384 => Some(KeyKind::P384),
+        Algorithm::EdDSA => Some(KeyKind::Ed25519),
+        _ => None,
+    }
+}
+
+/// A key ready to sign with one algorithm.
+#[derive(Clone)]
+pub struct SigningKey {
+    algorithm: Algorithm,
+    key: EncodingKey,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A private key from PEM text for an asymmetric algorithm.
+    pub fn from_pem(algorithm: Algorithm, pem_text: &Secret, password: Option<&Secret>) -> Result<Self, KeyProblem> {
+        let Some(needed) = needed_kind(algorithm) else {
+            return Err(KeyProblem::new(
+                format!("{algorithm:?} signs with a shared secret, not a private key"),
+                "put the secret in `shared_secret`, or choose an RS, PS, ES or EdDSA algorithm",
+            ));
+        };
+        let (kind, der) = decode_private_key(pem_text.expose(), password)?;
+        if kind != needed {
+            return Err(KeyProblem::new(
+                format!("the private key is {kind}, but {algorithm:?} needs {needed}"),
+                "choose the `alg` that matches the key, or supply a matching key",
+            ));
+        }
+        let key = match kind {
+            KeyKind::Rsa => EncodingKey::from_rsa_der(&der),
+            KeyKind::P256 | KeyKind::P384 => EncodingKey::from_ec_der(&der),
+            KeyKind::Ed25519 => EncodingKey::from_ed_der(&der),
+        };
+        Ok(Self { algorithm, key })
+    }
+
+    /// A shared secret for an HMAC algorithm.
+    pub fn from_shared_secret(algorithm: Algorithm, secret: &Secret) -> Result<Self, KeyProblem> {
+        if needed_kind(algorithm).is_some() {
+            return Err(KeyProblem::new(
+                format!("{algorithm:?} signs with a private key, not a shared secret"),
+                "put a PEM private key in `private_key`, or choose HS256, HS384 or HS512",
+            ));
+        }
+        // RFC 7518 section 3.2: the key must be at least as long as the hash.
+        let minimum = match algorithm {
+            Algorithm::HS384 => 48,
+            Algorithm::HS512 => 64,
+            _ => 32,
+        };
+        if secret.expose().len() < minimum {
+            return Err(KeyProblem::new(
+                format!("{algorithm:?} needs a shared secret of at least {minimum} bytes"),
+                "use a longer secret",
+            ));
+        }
+        Ok(Self {
+            algorithm,
+            key: EncodingKey::from_secret(secret.expose().as_bytes()),
+        })
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Signs a throwaway message, proving that the key's contents are
+    /// usable; parsing the structure alone does not prove that.
+    pub fn probe(&self) -> Result<(), KeyProblem> {
+        jsonwebtoken::crypto::sign(b"probe", &self.key, self.algorithm)
+            .map(drop)
+            .map_err(|e| KeyProblem::new(format!("the key cannot sign: {e}"), "supply a valid private key"))
+    }
+
+    /// A compact JWS (RFC 7515 section 7.1) of this header and payload.
+    ///
+    /// The header object is signed exactly as configured, so members the
+    /// signer does not know (an `x5t`, a vendor field) survive.
+    pub fn sign(&self, header: &Map<String, Value>, payload: &Map<String, Value>) -> Result<String, String> {
+        let encode = |part: &Map<String, Value>| URL_SAFE_NO_PAD.encode(Value::Object(part.clone()).to_string());
+        let message = format!("{}.{}", encode(header), encode(payload));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.algorithm)
+            .map_err(|e| format!("signing the assertion failed: {e}"))?;
+        Ok(format!("{message}.{signature}"))
+    }
+}
+
+/// Decodes a PEM private key into its kind and the DER the signer takes:
+/// PKCS#1 for RSA, PKCS#8 for EC and Ed25519.
+fn decode_private_key(pem_text: &str, password: Option<&Secret>) -> Result<(KeyKind, Vec<u8>), KeyProblem> {
+    if pem_text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(KeyProblem::new(
+            "the key uses OpenSSL's legacy PEM encryption, which is not supported",
+            "convert it: openssl pkcs8 -topk8 -v2 aes-256-cbc -in old.pem -out new.pem",
+        ));
+    }
+    let (label, der) = pem::decode_vec(pem_text.trim().as_bytes()).map_err(|e| {
+        KeyProblem::new(
+            format!("the private key is not valid PEM: {e}"),
+            "paste the whole key, from -----BEGIN to the END----- line",
+        )
+    })?;
+    let malformed = |e: &dyn fmt::Display| {
+        KeyProblem::new(
+            format!("the {label} block is malformed: {e}"),
+            "export the key again in PKCS#8 form",
+        )
+    };
+    match label {
+        "RSA PRIVATE KEY" => {
+            // Parsed here so a damaged key is found now rather than at signing.
+            rsa_key_from_pkcs1(&der).map_err(|e| malformed(&e))?;
+            Ok((KeyKind::Rsa, der))
+        }
+        "EC PRIVATE KEY" => {
+            let sec1 = sec1::EcPrivateKey::from_der(&der).map_err(|e| malformed(&e))?;
+            let curve = sec1
+                .parameters
+                .and_then(|p| p.named_curve())
+                .ok_or_else(|| malformed(&"it does not name its curve"))?;
+            let kind = ec_kind(curve)?;
+            // The signer takes PKCS#8: wrap the SEC1 structure in one.
+            let info = PrivateKeyInfo::new(
+                AlgorithmIdentifierRef {
+                    oid: EC_PUBLIC_KEY,
+                    parameters: Some(AnyRef::from(&curve)),
+                },
+                &der,
+            );
+            let document = SecretDocument::try_from(info).map_err(|e| malformed(&e))?;
+            Ok((kind, document.as_bytes().to_vec()))
+        }
+        "PRIVATE KEY" => from_pkcs8(&der),
+        "ENCRYPTED PRIVATE KEY" => {
+            let Some(password) = password.filter(|p| !p.expose().is_empty()) else {
+                return Err(KeyProblem::new(
+                    "the private key is encrypted and no password was given",
+                    "fill in the key's password",
+                ));
+            };
+            let encrypted = EncryptedPrivateKeyInfo::from_der(&der).map_err(|e| malformed(&e))?;
+            let wrong_password = || {
+                KeyProblem::new(
+                    "the password does not open the private key",
+                    "enter the password the key was encrypted with",
+                )
+            };
+            let decrypted = encrypted.decrypt(password.expose().as_bytes()).map_err(|e| match e {
+                pkcs8::Error::EncryptedPrivateKey(
+                    pkcs5::Error::UnsupportedAlgorithm { .. } | pkcs5::Error::AlgorithmParametersInvalid { .. },
+                ) => KeyProblem::new(
+                    format!("the private key's encryption is not supported: {e}"),
+                    "re-encrypt it with PBES2: openssl pkcs8 -topk8 -v2 aes-256-cbc",
+                ),
+                // A wrong password shows as bad padding, or rarely as
+                // padding that happens to fit around garbage (below).
+                _ => wrong_password(),
+            })?;
+            from_pkcs8(decrypted.as_bytes()).map_err(|_| wrong_password())
+        }
+        other => Err(KeyProblem::new(
+            format!("a `{other}` block is not a private key"),
+            "supply the private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY)",
+        )),
+    }
+}
+
+fn from_pkcs8(der: &[u8]) -> Result<(KeyKind, Vec<u8>), KeyProblem> {
+    let malformed = |e: &dyn fmt::Display| {
+        KeyProblem::new(
+            format!("the PKCS#8 key is malformed: {e}"),
+            "export the key again",
+        )
+    };
+    let info = PrivateKeyInfo::from_der(der).map_err(|e| malformed(&e))?;
+    match info.algorithm.oid {
+        RSA_ENCRYPTION => {
+            // PKCS#8 wraps the PKCS#1 structure, which is what the signer takes.
+            rsa_key_from_pkcs1(info.private_key).map_err(|e| malformed(&e))?;
+            Ok((KeyKind::Rsa, info.private_key.to_vec()))
+        }
+        EC_PUBLIC_KEY => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map_err(|_| malformed(&"it does not name its curve"))?;
+            Ok((ec_kind(curve)?, der.to_vec()))
+        }
+        ED25519 => Ok((KeyKind::Ed25519, der.to_vec())),
+        other => Err(KeyProblem::new(
+            format!("keys of type {other} are not supported"),
+            "use an RSA, EC P-256, EC P-384 or Ed25519 key",
+        )),
+    }
+}
+
+fn ec_kind(curve: ObjectIdentifier) -> Result<KeyKind, KeyProblem> {
+    match curve {
+        P256 => Ok(KeyKind::P256),
+        P384 => Ok(KeyKind::P384),
+        other => Err(KeyProblem::new(
+            format!("the EC curve {other} is not supported"),
+            "use a P-256 (ES256) or P-384 (ES384) key",
+        )),
+    }
+}
+
+/// Checks the PKCS#1 structure: nine integers, two primes among them.
+fn rsa_key_from_pkcs1(der: &[u8]) -> Result<(), pkcs1::Error> {
+    pkcs1::RsaPrivateKey::from_der(der).map(drop).map_err(Into::into)
+}
+
+/// A JWT identifier derived from the host's nonce and a purpose label, so
+/// two assertions in one request never share one.
+pub fn jti(nonce: &[u8], purpose: &str) -> Result<String, String> {
+    if nonce.len() < 16 {
+        return Err(format!(
+            "the host passed {} random bytes; a JWT identifier needs at least 16",
+            nonce.len()
+        ));
+    }
+    let digest = Sha256::new()
+        .chain_update(purpose.as_bytes())
+        .chain_update([0u8])
+        .chain_update(nonce)
+        .finalize();
+    Ok(URL_SAFE_NO_PAD.encode(&digest[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const RSA_PKCS1: &str = include_str!("../testdata/rsa-pkcs1.pem");
+    pub(crate) const RSA_PKCS8: &str = include_str!("../testdata/rsa-pkcs8.pem");
+    pub(crate) const RSA_ENCRYPTED: &str = include_str!("../testdata/rsa-pkcs8-encrypted.pem");
+    pub(crate) const RSA_ENCRYPTED_LEGACY: &str = include_str!("../testdata/rsa-pkcs8-encrypted-sha1-3des.pem");
+    pub(crate) const EC_P256_SEC1: &str = include_str!("../testdata/ec-p256-sec1.pem");
+    pub(crate) const EC_P256_PKCS8: &str = include_str!("../testdata/ec-p256-pkcs8.pem");
+    pub(crate) const EC_P384_PKCS8: &str = include_str!("../testdata/ec-p384-pkcs8.pem");
+    pub(crate) const ED25519_PKCS8: &str = include_str!("../testdata/ed25519-pkcs8.pem");
+    const PASSWORD: &str = "correct horse";
+
+    fn load(alg: Algorithm, pem: &str, password: Option<&str>) -> Result<SigningKey, KeyProblem> {
+        SigningKey::from_pem(alg, &Secret::new(pem), password.map(Secret::new).as_ref())
+    }
+
+    #[test]
+    fn every_supported_key_form_signs() {
+        let cases = [
+            (Algorithm::RS256, RSA_PKCS1, None),
+            (Algorithm::RS384, RSA_PKCS8, None),
+            (Algorithm::PS512, RSA_ENCRYPTED, Some(PASSWORD)),
+            (Algorithm::RS256, RSA_ENCRYPTED_LEGACY, Some(PASSWORD)),
+            (Algorithm::ES256, EC_P256_SEC1, None),
+            (Algorithm::ES256, EC_P256_PKCS8, None),
+            (Algorithm::ES384, EC_P384_PKCS8, None),
+            (Algorithm::EdDSA, ED25519_PKCS8, None),
+        ];
+        for (alg, pem, password) in cases {
+            let key = load(alg, pem, password).unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+            key.probe().unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+            let header: Map<String, Value> = serde_json::from_value(serde_json::json!({"alg": format!("{alg:?}"), "x-vendor": 1}))
+                .expect("object");
+            let token = key.sign(&header, &Map::new()).expect("signs");
+            assert_eq!(token.split('.').count(), 3);
+        }
+    }
+
+    #[test]
+    fn a_key_that_does_not_match_the_algorithm_is_named() {
+        let problem = load(Algorithm::ES256, RSA_PKCS8, None).expect_err("mismatch");
+        assert_eq!(problem.message, "the private key is an RSA key, but ES256 needs an EC P-256 key");
+        let problem = load(Algorithm::ES384, EC_P256_SEC1, None).expect_err("mismatch");
+        assert!(problem.message.contains("P-384"), "{problem:?}");
+        let problem = load(Algorithm::RS256, ED25519_PKCS8, None).expect_err("mismatch");
+        assert!(problem.message.contains("Ed25519"), "{problem:?}");
+    }
+
+    #[test]
+    fn wrong_or_missing_passwords_are_told_apart() {
+        let problem = load(Algorithm::RS256, RSA_ENCRYPTED, Some("wrong")).expect_err("wrong password");
+        assert_eq!(problem.message, "the password does not open the private key");
+        let problem = load(Algorithm::RS256, RSA_ENCRYPTED, None).expect_err("no password");
+        assert!(problem.message.contains("no password"), "{problem:?}");
+    }
+
+    #[test]
+    fn malformed_pem_is_a_clear_problem() {
+        for pem in ["", "not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"] {
+            let problem = load(Algorithm::RS256, pem, None).expect_err("malformed");
+            assert!(!problem.fix.is_empty(), "{problem:?}");
+        }
+        let certificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
+        let problem = load(Algorithm::RS256, certificate, None).expect_err("not a key");
+        assert!(problem.message.contains("CERTIFICATE"), "{problem:?}");
+    }
+
+    #[test]
+    fn hmac_secrets_must_be_long_enough() {
+        assert!(SigningKey::from_shared_secret(Algorithm::HS256, &Secret::new("short")).is_err());
+        let key = SigningKey::from_shared_secret(Algorithm::HS256, &Secret::new("x".repeat(32))).expect("long enough");
+        key.probe().expect("signs");
+    }
+
+    #[test]
+    fn identifiers_differ_by_purpose_and_need_entropy() {
+        let nonce = [7u8; 32];
+        assert_ne!(jti(&nonce, "grant"), jti(&nonce, "client"));
+        assert_eq!(jti(&nonce, "grant"), jti(&nonce, "grant"));
+        assert!(jti(&[1u8; 8], "grant").is_err());
+    }
+}

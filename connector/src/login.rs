@@ -1,0 +1,224 @@
+//! Browser logins: the authorization URL, the redirect back, and the
+//! implicit grant's token in the fragment (RFC 6749 sections 4.1 and 4.2,
+//! RFC 7636, RFC 8252).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::config::{Config, Grant, Pkce, UserLogin};
+use crate::error::{Failure, OAuthError};
+use crate::jwt;
+use crate::request::Context;
+use crate::response::{self, Token};
+
+/// An authorization request for the browser, with what the host must keep
+/// until the redirect comes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    /// The URL to open in the browser.
+    pub url: String,
+    /// The `state` to expect in the redirect.
+    pub state: String,
+    /// The PKCE code verifier for the code exchange, when PKCE is on.
+    pub code_verifier: Option<String>,
+}
+
+/// Builds the authorization URL. `state` and `code_verifier` are derived
+/// from the host's nonce unless given (fixed values make runs reproducible).
+pub fn authorization_url(
+    config: &Config,
+    cx: &Context,
+    state: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<Authorization, Failure> {
+    let login = login(config)?;
+    let code_flow = matches!(config.grant, Grant::AuthorizationCode(_));
+    let state = match state {
+        Some(state) if !state.is_empty() => state.to_owned(),
+        _ => jwt::jti(&cx.nonce, "state").map_err(Failure::Other)?,
+    };
+    let code_verifier = match (code_flow, login.pkce, code_verifier) {
+        (false, _, _) | (true, Pkce::Disabled, _) => None,
+        (true, _, Some(verifier)) => Some(checked_verifier(verifier)?),
+        (true, _, None) => Some(new_verifier(&cx.nonce)?),
+    };
+
+    let mut url = login.authorization_url.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("response_type", if code_flow { "code" } else { "token" });
+        if let Some(client_id) = &config.client.client_id {
+            query.append_pair("client_id", client_id);
+        }
+        query.append_pair("redirect_uri", login.redirect_uri.as_str());
+        if let Some(scope) = login_scope(config.scope.as_deref(), login) {
+            query.append_pair("scope", &scope);
+        }
+        query.append_pair("state", &state);
+        if let Some(verifier) = &code_verifier {
+            match login.pkce {
+                Pkce::Plain => {
+                    query.append_pair("code_challenge", verifier);
+                    query.append_pair("code_challenge_method", "plain");
+                }
+                _ => {
+                    query.append_pair("code_challenge", &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)));
+                    query.append_pair("code_challenge_method", "S256");
+                }
+            }
+        }
+        if let Some(prompt) = &login.prompt {
+            query.append_pair("prompt", prompt);
+        }
+        if let Some(hint) = &login.login_hint {
+            query.append_pair("login_hint", hint);
+        }
+        query.extend_pairs(&login.extra_params);
+    }
+    Ok(Authorization {
+        url: url.to_string(),
+        state,
+        code_verifier,
+    })
+}
+
+/// Reads the redirect of an authorization code login (RFC 6749 section
+/// 4.1.2): the code, after checking that the redirect is ours and carries
+/// the expected state, or the server's section 4.1.2.1 error.
+pub fn read_redirect(config: &Config, redirect_url: &str, expected_state: &str) -> Result<String, Failure> {
+    let login = login(config)?;
+    let url = redirected_to(login, redirect_url)?;
+    let parameters: Map<String, Value> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    check_error_and_state(&parameters, expected_state)?;
+    parameters
+        .get("code")
+        .and_then(Value::as_str)
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::BadRedirect(String::from("the redirect carries no `code`")))
+}
+
+/// Reads the token from an implicit grant's redirect (RFC 6749 section
+/// 4.2.2): its fragment holds the token response's members.
+pub fn read_implicit_redirect(
+    config: &Config,
+    redirect_url: &str,
+    expected_state: &str,
+    now: u64,
+) -> Result<Token, Failure> {
+    let login = login(config)?;
+    let url = redirected_to(login, redirect_url)?;
+    let fragment = url.fragment().unwrap_or_default();
+    let parameters: Map<String, Value> = form_urlencoded::parse(fragment.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    // Errors may come in the query or, for the implicit grant, the fragment.
+    let query: Map<String, Value> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    if query.contains_key("error") {
+        check_error_and_state(&query, expected_state)?;
+    }
+    check_error_and_state(&parameters, expected_state)?;
+    let mut members = parameters;
+    members.remove("state");
+    response::token_from_members(members, now, None)
+        .map_err(|(problem, location)| Failure::BadRedirect(format!("{problem} (at {location})")))
+}
+
+fn login(config: &Config) -> Result<&UserLogin, Failure> {
+    config.user_login().ok_or_else(|| {
+        Failure::Other(format!(
+            "grant_type `{}` has no browser login; use authorization_code or implicit",
+            config.grant.name()
+        ))
+    })
+}
+
+/// The scope of the authorization request: the configured scope, plus
+/// the refresh-token scope when a refresh token is wanted.
+fn login_scope(scope: Option<&str>, login: &UserLogin) -> Option<String> {
+    let mut values: Vec<&str> = scope.map(|s| s.split(' ').collect()).unwrap_or_default();
+    if login.request_refresh_token && !values.contains(&login.refresh_token_scope.as_str()) {
+        values.push(&login.refresh_token_scope);
+    }
+    (!values.is_empty()).then(|| values.join(" "))
+}
+
+/// The redirect URL, checked to be the configured redirect URI: a
+/// redirect elsewhere is not this login's.
+fn redirected_to(login: &UserLogin, redirect_url: &str) -> Result<Url, Failure> {
+    let url = Url::parse(redirect_url.trim())
+        .map_err(|e| Failure::BadRedirect(format!("the redirect URL is not an absolute URL: {e}")))?;
+    let expected = &login.redirect_uri;
+    let same = url.scheme() == expected.scheme()
+        && url.host() == expected.host()
+        && url.port_or_known_default() == expected.port_or_known_default()
+        && url.path() == expected.path();
+    if !same {
+        return Err(Failure::BadRedirect(format!(
+            "the redirect went to {}{}, not to the configured redirect_uri {expected}",
+            url.origin().ascii_serialization(),
+            url.path()
+        )));
+    }
+    Ok(url)
+}
+
+fn check_error_and_state(parameters: &Map<String, Value>, expected_state: &str) -> Result<(), Failure> {
+    let text = |name: &str| parameters.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    // The error is reported even when the state is missing: a server that
+    // refuses a malformed request may not echo it.
+    if let Some(error) = text("error") {
+        return Err(Failure::Rejected(OAuthError {
+            error: error.to_owned(),
+            error_description: text("error_description").map(response::cleaned),
+            error_uri: text("error_uri").map(str::to_owned),
+            status: None,
+        }));
+    }
+    match text("state") {
+        Some(state) if state == expected_state => Ok(()),
+        Some(_) => Err(Failure::BadRedirect(String::from(
+            "the redirect's `state` does not match this login's: it may be forged (CSRF) or from another login",
+        ))),
+        None => Err(Failure::BadRedirect(String::from("the redirect carries no `state`"))),
+    }
+}
+
+/// RFC 7636 section 4.1: 43 to 128 unreserved characters.
+fn checked_verifier(verifier: &str) -> Result<String, Failure> {
+    let valid = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    if valid {
+        Ok(verifier.to_owned())
+    } else {
+        Err(Failure::Other(String::from(
+            "a PKCE code verifier must be 43 to 128 characters of A-Z, a-z, 0-9, `-`, `.`, `_` and `~`",
+        )))
+    }
+}
+
+/// 32 bytes derived from the host's nonce: 43 characters of base64url.
+fn new_verifier(nonce: &[u8]) -> Result<String, Failure> {
+    if nonce.len() < 32 {
+        return Err(Failure::Other(format!(
+            "the host passed {} random bytes; a PKCE verifier needs at least 32",
+            nonce.len()
+        )));
+    }
+    let digest = Sha256::new()
+        .chain_update(b"pkce-verifier\0")
+        .chain_update(nonce)
+        .finalize();
+    Ok(URL_SAFE_NO_PAD.encode(digest))
+}
