@@ -124,7 +124,10 @@ fn a_scope_beyond_the_clients_gets_invalid_scope() {
     let mut config = client_credentials(&server, "demo-basic", "basic");
     config["scope"] = json!("read admin");
     let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
-    assert_eq!((error.error.as_str(), error.status), ("invalid_scope", Some(400)));
+    assert_eq!(
+        (error.error.as_str(), error.status),
+        ("invalid_scope", Some(400))
+    );
 }
 
 #[test]

@@ -4,7 +4,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-
 /// The bytes the `application/x-www-form-urlencoded` serializer leaves as
 /// they are; everything else, space included, is percent-encoded.
 ///

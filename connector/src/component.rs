@@ -75,16 +75,25 @@ impl user_login::Guest for Connector {
         code_verifier: Option<String>,
     ) -> Result<user_login::Authorization, tokens::Failure> {
         let config = parse(&config)?;
-        crate::authorization_url(&config, &context(cx), state.as_deref(), code_verifier.as_deref())
-            .map(|a| user_login::Authorization {
-                url: a.url,
-                state: a.state,
-                code_verifier: a.code_verifier,
-            })
-            .map_err(failure)
+        crate::authorization_url(
+            &config,
+            &context(cx),
+            state.as_deref(),
+            code_verifier.as_deref(),
+        )
+        .map(|a| user_login::Authorization {
+            url: a.url,
+            state: a.state,
+            code_verifier: a.code_verifier,
+        })
+        .map_err(failure)
     }
 
-    fn read_redirect(config: String, redirect_url: String, expected_state: String) -> Result<String, tokens::Failure> {
+    fn read_redirect(
+        config: String,
+        redirect_url: String,
+        expected_state: String,
+    ) -> Result<String, tokens::Failure> {
         let config = parse(&config)?;
         crate::read_redirect(&config, &redirect_url, &expected_state).map_err(failure)
     }

@@ -27,7 +27,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        field: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -343,7 +347,10 @@ impl Config {
         self.token_url.as_ref().ok_or_else(|| {
             FieldError::new(
                 "token_url",
-                format!("required for grant_type `{}` to reach the token endpoint", self.grant.name()),
+                format!(
+                    "required for grant_type `{}` to reach the token endpoint",
+                    self.grant.name()
+                ),
                 "fill in `token_url`",
             )
         })
@@ -415,15 +422,19 @@ impl<'a> Reader<'a> {
             Some("password") => {
                 let username = self.required_text("username", false, "for grant_type `password`");
                 let password = self.required_text("password", true, "for grant_type `password`");
-                username.zip(password).map(|(username, password)| Grant::Password {
-                    username,
-                    password: Secret::new(password),
-                })
+                username
+                    .zip(password)
+                    .map(|(username, password)| Grant::Password {
+                        username,
+                        password: Secret::new(password),
+                    })
             }
             Some("jwt_bearer") => self
                 .assertion("jwt", "for grant_type `jwt_bearer`", true)
                 .map(|a| Grant::JwtBearer(Box::new(a))),
-            Some("authorization_code") => self.user_login().map(|l| Grant::AuthorizationCode(Box::new(l))),
+            Some("authorization_code") => self
+                .user_login()
+                .map(|l| Grant::AuthorizationCode(Box::new(l))),
             Some("implicit") => self.user_login().map(|l| Grant::Implicit(Box::new(l))),
             _ => None,
         };
@@ -471,7 +482,10 @@ impl<'a> Reader<'a> {
                 self.error(
                     key,
                     "unknown field",
-                    format!("remove it or correct its spelling; known fields are {}", known.join(", ")),
+                    format!(
+                        "remove it or correct its spelling; known fields are {}",
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -507,7 +521,11 @@ impl<'a> Reader<'a> {
                 } else {
                     format!("`{other}`")
                 };
-                self.error(field, format!("must be a string, not {shown}"), "enter text");
+                self.error(
+                    field,
+                    format!("must be a string, not {shown}"),
+                    "enter text",
+                );
                 None
             }
         }
@@ -516,7 +534,11 @@ impl<'a> Reader<'a> {
     fn required_text(&mut self, field: &str, secret: bool, why: &str) -> Option<String> {
         let value = self.optional_text(field, secret);
         if value.is_none() && !self.has_error(field) {
-            self.error(field, format!("required {why}"), format!("fill in `{}`", self.path(field)));
+            self.error(
+                field,
+                format!("required {why}"),
+                format!("fill in `{}`", self.path(field)),
+            );
         }
         value
     }
@@ -526,13 +548,22 @@ impl<'a> Reader<'a> {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                self.error(field, format!("must be true or false, not `{other}`"), "tick or untick it");
+                self.error(
+                    field,
+                    format!("must be true or false, not `{other}`"),
+                    "tick or untick it",
+                );
                 false
             }
         }
     }
 
-    fn choice(&mut self, field: &str, allowed: &[&'static str], default: &'static str) -> Option<&'static str> {
+    fn choice(
+        &mut self,
+        field: &str,
+        allowed: &[&'static str],
+        default: &'static str,
+    ) -> Option<&'static str> {
         let Some(text) = self.optional_text(field, false) else {
             return (!self.has_error(field)).then_some(default);
         };
@@ -573,7 +604,11 @@ impl<'a> Reader<'a> {
             }
         };
         if url.fragment().is_some() {
-            self.error(field, "must not contain a fragment (`#…`)", "remove the part from `#` on");
+            self.error(
+                field,
+                "must not contain a fragment (`#…`)",
+                "remove the part from `#` on",
+            );
             return None;
         }
         if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) {
@@ -584,7 +619,11 @@ impl<'a> Reader<'a> {
         } else {
             "use an https URL"
         };
-        self.error(field, format!("the scheme `{}` is not allowed", url.scheme()), fix);
+        self.error(
+            field,
+            format!("the scheme `{}` is not allowed", url.scheme()),
+            fix,
+        );
         None
     }
 
@@ -597,8 +636,12 @@ impl<'a> Reader<'a> {
         };
         let needs_secret = matches!(method, "basic" | "body");
         let secret = if needs_secret {
-            self.required_text("client_secret", true, &format!("for client_auth `{method}`"))
-                .map(Secret::new)
+            self.required_text(
+                "client_secret",
+                true,
+                &format!("for client_auth `{method}`"),
+            )
+            .map(Secret::new)
         } else {
             if self.get("client_secret").is_some() {
                 self.error(
@@ -610,7 +653,11 @@ impl<'a> Reader<'a> {
             None
         };
         let assertion = if method == "private_key_jwt" {
-            Some(self.assertion("client_assertion", "for client_auth `private_key_jwt`", false)?)
+            Some(self.assertion(
+                "client_assertion",
+                "for client_auth `private_key_jwt`",
+                false,
+            )?)
         } else {
             if self.get("client_assertion").is_some() {
                 self.error(
@@ -634,7 +681,12 @@ impl<'a> Reader<'a> {
     }
 
     /// The `jwt` or `client_assertion` object.
-    fn assertion(&mut self, field: &'static str, why: &str, needs_subject: bool) -> Option<Assertion> {
+    fn assertion(
+        &mut self,
+        field: &'static str,
+        why: &str,
+        needs_subject: bool,
+    ) -> Option<Assertion> {
         let Some(value) = self.get(field) else {
             self.error(
                 field,
@@ -644,10 +696,18 @@ impl<'a> Reader<'a> {
             return None;
         };
         let Value::Object(object) = value else {
-            self.error(field, "must be a JSON object", "enter an object with `header`, `private_key`, …");
+            self.error(
+                field,
+                "must be a JSON object",
+                "enter an object with `header`, `private_key`, …",
+            );
             return None;
         };
-        let prefix = if field == "jwt" { "jwt." } else { "client_assertion." };
+        let prefix = if field == "jwt" {
+            "jwt."
+        } else {
+            "client_assertion."
+        };
         let mut inner = Reader::new(object, prefix);
         let assertion = inner.assertion_fields(needs_subject);
         self.errors.append(&mut inner.errors);
@@ -657,30 +717,44 @@ impl<'a> Reader<'a> {
     fn assertion_fields(&mut self, needs_subject: bool) -> Option<Assertion> {
         self.unknown_fields(ASSERTION_FIELDS);
         let header = match self.get("header") {
-            None => Some(serde_json::from_value(serde_json::json!({"alg": "RS256", "typ": "JWT"})).unwrap_or_default()),
+            None => Some(
+                serde_json::from_value(serde_json::json!({"alg": "RS256", "typ": "JWT"}))
+                    .unwrap_or_default(),
+            ),
             Some(Value::Object(header)) => Some(header.clone()),
             Some(_) => {
-                self.error("header", "must be a JSON object", "enter an object such as {\"alg\": \"RS256\", \"kid\": \"k1\"}");
+                self.error(
+                    "header",
+                    "must be a JSON object",
+                    "enter an object such as {\"alg\": \"RS256\", \"kid\": \"k1\"}",
+                );
                 None
             }
         };
-        let algorithm = header.as_ref().and_then(|header| match header.get("alg").and_then(Value::as_str) {
-            Some(name) => {
-                let found = jwt::algorithm(name);
-                if found.is_none() {
-                    self.error(
-                        "header.alg",
-                        format!("`{name}` is not supported"),
-                        format!("use one of: {}", jwt::ALGORITHMS.join(", ")),
-                    );
-                }
-                found
-            }
-            None => {
-                self.error("header.alg", "required", "name the signing algorithm, such as \"RS256\"");
-                None
-            }
-        });
+        let algorithm =
+            header
+                .as_ref()
+                .and_then(|header| match header.get("alg").and_then(Value::as_str) {
+                    Some(name) => {
+                        let found = jwt::algorithm(name);
+                        if found.is_none() {
+                            self.error(
+                                "header.alg",
+                                format!("`{name}` is not supported"),
+                                format!("use one of: {}", jwt::ALGORITHMS.join(", ")),
+                            );
+                        }
+                        found
+                    }
+                    None => {
+                        self.error(
+                            "header.alg",
+                            "required",
+                            "name the signing algorithm, such as \"RS256\"",
+                        );
+                        None
+                    }
+                });
         let issuer = self.optional_text("issuer", false);
         let subject = if needs_subject {
             self.required_text("subject", false, "(the user or service the token is for)")
@@ -706,7 +780,11 @@ impl<'a> Reader<'a> {
             None => Map::new(),
             Some(Value::Object(claims)) => claims.clone(),
             Some(_) => {
-                self.error("claims", "must be a JSON object", "enter an object such as {\"scope\": \"read\"}");
+                self.error(
+                    "claims",
+                    "must be a JSON object",
+                    "enter an object such as {\"scope\": \"read\"}",
+                );
                 Map::new()
             }
         };
@@ -717,29 +795,53 @@ impl<'a> Reader<'a> {
                 } else {
                     format!("set it through `{}`", self.path(field))
                 };
-                self.error(&format!("claims.{claim}"), "would replace a claim the connector sets", fix);
+                self.error(
+                    &format!("claims.{claim}"),
+                    "would replace a claim the connector sets",
+                    fix,
+                );
             }
         }
         let private_key = self.optional_text("private_key", true).map(Secret::new);
-        let password = self.optional_text("private_key_password", true).map(Secret::new);
+        let password = self
+            .optional_text("private_key_password", true)
+            .map(Secret::new);
         let shared_secret = self.optional_text("shared_secret", true).map(Secret::new);
         let key = match (algorithm, private_key, shared_secret) {
             (None, _, _) => None,
-            (Some(algorithm), Some(pem), None) => self.key(SigningKey::from_pem(algorithm, &pem, password.as_ref()), "private_key"),
-            (Some(algorithm), None, Some(secret)) => self.key(SigningKey::from_shared_secret(algorithm, &secret), "shared_secret"),
+            (Some(algorithm), Some(pem), None) => self.key(
+                SigningKey::from_pem(algorithm, &pem, password.as_ref()),
+                "private_key",
+            ),
+            (Some(algorithm), None, Some(secret)) => self.key(
+                SigningKey::from_shared_secret(algorithm, &secret),
+                "shared_secret",
+            ),
             (Some(_), None, None) => {
-                self.error("private_key", "required to sign the assertion", "paste the PEM private key (or, for HS256, fill in `shared_secret`)");
+                self.error(
+                    "private_key",
+                    "required to sign the assertion",
+                    "paste the PEM private key (or, for HS256, fill in `shared_secret`)",
+                );
                 None
             }
             (Some(_), Some(_), Some(_)) => {
-                self.error("shared_secret", "cannot be used together with `private_key`", "keep only the one the algorithm needs");
+                self.error(
+                    "shared_secret",
+                    "cannot be used together with `private_key`",
+                    "keep only the one the algorithm needs",
+                );
                 None
             }
         };
         Some(Assertion {
             header: header?,
             issuer,
-            subject: if needs_subject { Some(subject?) } else { subject },
+            subject: if needs_subject {
+                Some(subject?)
+            } else {
+                subject
+            },
             audience,
             lifetime_secs: lifetime_secs?,
             claims,
@@ -806,7 +908,11 @@ impl<'a> Reader<'a> {
             }
         };
         if url.fragment().is_some() {
-            self.error("redirect_uri", "must not contain a fragment (`#…`)", "remove the part from `#` on");
+            self.error(
+                "redirect_uri",
+                "must not contain a fragment (`#…`)",
+                "remove the part from `#` on",
+            );
             return None;
         }
         if url.scheme() == "http" && !is_loopback(&url) {
@@ -832,7 +938,11 @@ impl<'a> Reader<'a> {
             return None;
         }
         if values.contains(&"none") && values.len() > 1 {
-            self.error("prompt", "`none` cannot be combined with other values", "use `none` alone");
+            self.error(
+                "prompt",
+                "`none` cannot be combined with other values",
+                "use `none` alone",
+            );
             return None;
         }
         (!values.is_empty()).then(|| values.join(" "))
@@ -863,7 +973,11 @@ impl<'a> Reader<'a> {
         match Url::parse(&text) {
             Ok(url) if url.fragment().is_none() => Some(url),
             Ok(_) => {
-                self.error("resource", "must not contain a fragment (`#…`)", "remove the part from `#` on");
+                self.error(
+                    "resource",
+                    "must not contain a fragment (`#…`)",
+                    "remove the part from `#` on",
+                );
                 None
             }
             Err(e) => {
@@ -883,14 +997,22 @@ impl<'a> Reader<'a> {
             return Vec::new();
         };
         let Value::Object(map) = value else {
-            self.error(field, "must be a JSON object", "enter an object such as {\"name\": \"value\"}");
+            self.error(
+                field,
+                "must be a JSON object",
+                "enter an object such as {\"name\": \"value\"}",
+            );
             return Vec::new();
         };
         let mut pairs = Vec::with_capacity(map.len());
         for (name, value) in map {
             match value {
                 Value::String(text) => pairs.push((name.clone(), text.clone())),
-                _ => self.error(&format!("{field}.{name}"), "must be a string", "quote the value, such as \"42\""),
+                _ => self.error(
+                    &format!("{field}.{name}"),
+                    "must be a string",
+                    "quote the value, such as \"42\"",
+                ),
             }
         }
         pairs
@@ -900,14 +1022,22 @@ impl<'a> Reader<'a> {
         let pairs = self.string_map("extra_body");
         for (name, _) in &pairs {
             if name.is_empty() {
-                self.error("extra_body", "holds a parameter without a name", "give every parameter a name");
+                self.error(
+                    "extra_body",
+                    "holds a parameter without a name",
+                    "give every parameter a name",
+                );
             } else if RESERVED_BODY_PARAMETERS.contains(&name.as_str()) {
                 let fix = if KNOWN_FIELDS.contains(&name.as_str()) {
                     format!("set it through the `{name}` field instead")
                 } else {
                     String::from("remove it: the connector sets it for the grants that use it")
                 };
-                self.error(&format!("extra_body.{name}"), "would replace a parameter the connector sets", fix);
+                self.error(
+                    &format!("extra_body.{name}"),
+                    "would replace a parameter the connector sets",
+                    fix,
+                );
             }
         }
         pairs
@@ -918,7 +1048,11 @@ impl<'a> Reader<'a> {
         for (name, value) in &pairs {
             let field = format!("extra_headers.{name}");
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                self.error(&field, "is not a valid header name", "use letters, digits and `-`, such as X-Api-Key");
+                self.error(
+                    &field,
+                    "is not a valid header name",
+                    "use letters, digits and `-`, such as X-Api-Key",
+                );
             } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
                 self.error(
                     &field,
@@ -943,7 +1077,11 @@ impl<'a> Reader<'a> {
             Some(value) => match value.as_u64() {
                 Some(level @ 1..=3) => RetryCheckLevel(level as u8),
                 _ => {
-                    self.error(field, format!("`{value}` is not 1, 2 or 3"), "choose 1, 2 or 3 (the default)");
+                    self.error(
+                        field,
+                        format!("`{value}` is not 1, 2 or 3"),
+                        "choose 1, 2 or 3 (the default)",
+                    );
                     RetryCheckLevel::default()
                 }
             },
@@ -1102,16 +1240,19 @@ mod tests {
             }
             fields(doc)
         };
-        assert_eq!(with(json!({"grant_type": "password"})), ["username", "password"]);
+        assert_eq!(
+            with(json!({"grant_type": "password"})),
+            ["username", "password"]
+        );
         assert_eq!(with(json!({"grant_type": "jwt_bearer"})), ["jwt"]);
         assert_eq!(
             with(json!({"grant_type": "authorization_code"})),
             ["authorization_url", "redirect_uri"]
         );
-        assert_eq!(with(json!({"grant_type": "client_credentials", "client_auth": "private_key_jwt"})), [
-            "client_secret",
-            "client_assertion"
-        ]);
+        assert_eq!(
+            with(json!({"grant_type": "client_credentials", "client_auth": "private_key_jwt"})),
+            ["client_secret", "client_assertion"]
+        );
         assert_eq!(
             with(json!({"grant_type": "client_credentials", "username": "u"})),
             ["username"],
@@ -1138,10 +1279,19 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["jwt.colour", "jwt.lifetime_secs", "jwt.claims.iss", "jwt.claims.exp", "jwt.private_key"]
+            [
+                "jwt.colour",
+                "jwt.lifetime_secs",
+                "jwt.claims.iss",
+                "jwt.claims.exp",
+                "jwt.private_key"
+            ]
         );
         let key_error = &errors[4];
-        assert!(key_error.message.contains("RSA key, but ES256"), "{key_error:?}");
+        assert!(
+            key_error.message.contains("RSA key, but ES256"),
+            "{key_error:?}"
+        );
         assert!(errors[2].fix.contains("jwt.issuer"), "{:?}", errors[2]);
     }
 
@@ -1159,8 +1309,14 @@ mod tests {
         assert!(parse(doc(Some("correct horse"))).is_ok());
         let errors = parse(doc(Some("battery staple"))).expect_err("wrong password");
         assert_eq!(errors[0].field, "jwt.private_key");
-        assert_eq!(errors[0].message, "the password does not open the private key");
-        assert!(!format!("{errors:?}").contains("battery"), "the password is never quoted");
+        assert_eq!(
+            errors[0].message,
+            "the password does not open the private key"
+        );
+        assert!(
+            !format!("{errors:?}").contains("battery"),
+            "the password is never quoted"
+        );
         assert_eq!(fields(doc(None)), ["jwt.private_key"]);
     }
 

@@ -34,7 +34,9 @@ impl OAuthError {
             "invalid_scope" => "the requested scope is unknown or exceeds what the client may have",
             "invalid_target" => "the requested resource is unknown or not allowed",
             "access_denied" => "the user or the server declined the authorization",
-            "unsupported_response_type" => "the server does not offer this login flow to this client",
+            "unsupported_response_type" => {
+                "the server does not offer this login flow to this client"
+            }
             "login_required" => "the user must log in, which prompt=none does not allow",
             "consent_required" => "the user must consent, which prompt=none does not allow",
             _ => return None,
@@ -50,7 +52,11 @@ impl fmt::Display for OAuthError {
                 "the authorization server refused the request (HTTP {status}): {}",
                 self.error
             )?,
-            None => write!(f, "the authorization server refused the login: {}", self.error)?,
+            None => write!(
+                f,
+                "the authorization server refused the login: {}",
+                self.error
+            )?,
         }
         if let Some(description) = &self.error_description {
             write!(f, ": {description}")?;

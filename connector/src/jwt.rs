@@ -15,7 +15,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use pkcs8::der::asn1::AnyRef;
 use pkcs8::der::{Decode as _, pem};
-use pkcs8::{AlgorithmIdentifierRef, EncryptedPrivateKeyInfo, ObjectIdentifier, PrivateKeyInfo, SecretDocument};
+use pkcs8::{
+    AlgorithmIdentifierRef, EncryptedPrivateKeyInfo, ObjectIdentifier, PrivateKeyInfo,
+    SecretDocument,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -29,12 +32,16 @@ const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// The `alg` values the connector signs with.
 pub const ALGORITHMS: &[&str] = &[
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512",
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    "HS384", "HS512",
 ];
 
 /// The `alg` named in a header, if the connector can sign with it.
 pub fn algorithm(name: &str) -> Option<Algorithm> {
-    ALGORITHMS.contains(&name).then(|| name.parse().ok()).flatten()
+    ALGORITHMS
+        .contains(&name)
+        .then(|| name.parse().ok())
+        .flatten()
 }
 
 /// Why a key could not be used; each names the fix.
@@ -108,7 +115,11 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// A private key from PEM text for an asymmetric algorithm.
-    pub fn from_pem(algorithm: Algorithm, pem_text: &Secret, password: Option<&Secret>) -> Result<Self, KeyProblem> {
+    pub fn from_pem(
+        algorithm: Algorithm,
+        pem_text: &Secret,
+        password: Option<&Secret>,
+    ) -> Result<Self, KeyProblem> {
         let Some(needed) = needed_kind(algorithm) else {
             return Err(KeyProblem::new(
                 format!("{algorithm:?} signs with a shared secret, not a private key"),
@@ -166,15 +177,26 @@ impl SigningKey {
     pub fn probe(&self) -> Result<(), KeyProblem> {
         jsonwebtoken::crypto::sign(b"probe", &self.key, self.algorithm)
             .map(drop)
-            .map_err(|e| KeyProblem::new(format!("the key cannot sign: {e}"), "supply a valid private key"))
+            .map_err(|e| {
+                KeyProblem::new(
+                    format!("the key cannot sign: {e}"),
+                    "supply a valid private key",
+                )
+            })
     }
 
     /// A compact JWS (RFC 7515 section 7.1) of this header and payload.
     ///
     /// The header object is signed exactly as configured, so members the
     /// signer does not know (an `x5t`, a vendor field) survive.
-    pub fn sign(&self, header: &Map<String, Value>, payload: &Map<String, Value>) -> Result<String, String> {
-        let encode = |part: &Map<String, Value>| URL_SAFE_NO_PAD.encode(Value::Object(part.clone()).to_string());
+    pub fn sign(
+        &self,
+        header: &Map<String, Value>,
+        payload: &Map<String, Value>,
+    ) -> Result<String, String> {
+        let encode = |part: &Map<String, Value>| {
+            URL_SAFE_NO_PAD.encode(Value::Object(part.clone()).to_string())
+        };
         let message = format!("{}.{}", encode(header), encode(payload));
         let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.algorithm)
             .map_err(|e| format!("signing the assertion failed: {e}"))?;
@@ -184,7 +206,10 @@ impl SigningKey {
 
 /// Decodes a PEM private key into its kind and the DER the signer takes:
 /// PKCS#1 for RSA, PKCS#8 for EC and Ed25519.
-fn decode_private_key(pem_text: &str, password: Option<&Secret>) -> Result<(KeyKind, Vec<u8>), KeyProblem> {
+fn decode_private_key(
+    pem_text: &str,
+    password: Option<&Secret>,
+) -> Result<(KeyKind, Vec<u8>), KeyProblem> {
     if pem_text.contains("Proc-Type: 4,ENCRYPTED") {
         return Err(KeyProblem::new(
             "the key uses OpenSSL's legacy PEM encryption, which is not supported",
@@ -242,17 +267,21 @@ fn decode_private_key(pem_text: &str, password: Option<&Secret>) -> Result<(KeyK
                     "enter the password the key was encrypted with",
                 )
             };
-            let decrypted = encrypted.decrypt(password.expose().as_bytes()).map_err(|e| match e {
-                pkcs8::Error::EncryptedPrivateKey(
-                    pkcs5::Error::UnsupportedAlgorithm { .. } | pkcs5::Error::AlgorithmParametersInvalid { .. },
-                ) => KeyProblem::new(
-                    format!("the private key's encryption is not supported: {e}"),
-                    "re-encrypt it with PBES2: openssl pkcs8 -topk8 -v2 aes-256-cbc",
-                ),
-                // A wrong password shows as bad padding, or rarely as
-                // padding that happens to fit around garbage (below).
-                _ => wrong_password(),
-            })?;
+            let decrypted =
+                encrypted
+                    .decrypt(password.expose().as_bytes())
+                    .map_err(|e| match e {
+                        pkcs8::Error::EncryptedPrivateKey(
+                            pkcs5::Error::UnsupportedAlgorithm { .. }
+                            | pkcs5::Error::AlgorithmParametersInvalid { .. },
+                        ) => KeyProblem::new(
+                            format!("the private key's encryption is not supported: {e}"),
+                            "re-encrypt it with PBES2: openssl pkcs8 -topk8 -v2 aes-256-cbc",
+                        ),
+                        // A wrong password shows as bad padding, or rarely as
+                        // padding that happens to fit around garbage (below).
+                        _ => wrong_password(),
+                    })?;
             from_pkcs8(decrypted.as_bytes()).map_err(|_| wrong_password())
         }
         other => Err(KeyProblem::new(
@@ -304,7 +333,9 @@ fn ec_kind(curve: ObjectIdentifier) -> Result<KeyKind, KeyProblem> {
 
 /// Checks the PKCS#1 structure: nine integers, two primes among them.
 fn rsa_key_from_pkcs1(der: &[u8]) -> Result<(), pkcs1::Error> {
-    pkcs1::RsaPrivateKey::from_der(der).map(drop).map_err(Into::into)
+    pkcs1::RsaPrivateKey::from_der(der)
+        .map(drop)
+        .map_err(Into::into)
 }
 
 /// A JWT identifier derived from the host's nonce and a purpose label, so
@@ -331,7 +362,8 @@ mod tests {
     pub(crate) const RSA_PKCS1: &str = include_str!("../testdata/rsa-pkcs1.pem");
     pub(crate) const RSA_PKCS8: &str = include_str!("../testdata/rsa-pkcs8.pem");
     pub(crate) const RSA_ENCRYPTED: &str = include_str!("../testdata/rsa-pkcs8-encrypted.pem");
-    pub(crate) const RSA_ENCRYPTED_LEGACY: &str = include_str!("../testdata/rsa-pkcs8-encrypted-sha1-3des.pem");
+    pub(crate) const RSA_ENCRYPTED_LEGACY: &str =
+        include_str!("../testdata/rsa-pkcs8-encrypted-sha1-3des.pem");
     pub(crate) const EC_P256_SEC1: &str = include_str!("../testdata/ec-p256-sec1.pem");
     pub(crate) const EC_P256_PKCS8: &str = include_str!("../testdata/ec-p256-pkcs8.pem");
     pub(crate) const EC_P384_PKCS8: &str = include_str!("../testdata/ec-p384-pkcs8.pem");
@@ -357,8 +389,10 @@ mod tests {
         for (alg, pem, password) in cases {
             let key = load(alg, pem, password).unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
             key.probe().unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
-            let header: Map<String, Value> = serde_json::from_value(serde_json::json!({"alg": format!("{alg:?}"), "x-vendor": 1}))
-                .expect("object");
+            let header: Map<String, Value> = serde_json::from_value(
+                serde_json::json!({"alg": format!("{alg:?}"), "x-vendor": 1}),
+            )
+            .expect("object");
             let token = key.sign(&header, &Map::new()).expect("signs");
             assert_eq!(token.split('.').count(), 3);
         }
@@ -367,7 +401,10 @@ mod tests {
     #[test]
     fn a_key_that_does_not_match_the_algorithm_is_named() {
         let problem = load(Algorithm::ES256, RSA_PKCS8, None).expect_err("mismatch");
-        assert_eq!(problem.message, "the private key is an RSA key, but ES256 needs an EC P-256 key");
+        assert_eq!(
+            problem.message,
+            "the private key is an RSA key, but ES256 needs an EC P-256 key"
+        );
         let problem = load(Algorithm::ES384, EC_P256_SEC1, None).expect_err("mismatch");
         assert!(problem.message.contains("P-384"), "{problem:?}");
         let problem = load(Algorithm::RS256, ED25519_PKCS8, None).expect_err("mismatch");
@@ -376,15 +413,23 @@ mod tests {
 
     #[test]
     fn wrong_or_missing_passwords_are_told_apart() {
-        let problem = load(Algorithm::RS256, RSA_ENCRYPTED, Some("wrong")).expect_err("wrong password");
-        assert_eq!(problem.message, "the password does not open the private key");
+        let problem =
+            load(Algorithm::RS256, RSA_ENCRYPTED, Some("wrong")).expect_err("wrong password");
+        assert_eq!(
+            problem.message,
+            "the password does not open the private key"
+        );
         let problem = load(Algorithm::RS256, RSA_ENCRYPTED, None).expect_err("no password");
         assert!(problem.message.contains("no password"), "{problem:?}");
     }
 
     #[test]
     fn malformed_pem_is_a_clear_problem() {
-        for pem in ["", "not a key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"] {
+        for pem in [
+            "",
+            "not a key",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ] {
             let problem = load(Algorithm::RS256, pem, None).expect_err("malformed");
             assert!(!problem.fix.is_empty(), "{problem:?}");
         }
@@ -396,7 +441,8 @@ mod tests {
     #[test]
     fn hmac_secrets_must_be_long_enough() {
         assert!(SigningKey::from_shared_secret(Algorithm::HS256, &Secret::new("short")).is_err());
-        let key = SigningKey::from_shared_secret(Algorithm::HS256, &Secret::new("x".repeat(32))).expect("long enough");
+        let key = SigningKey::from_shared_secret(Algorithm::HS256, &Secret::new("x".repeat(32)))
+            .expect("long enough");
         key.probe().expect("signs");
     }
 

@@ -47,11 +47,14 @@ mod secret;
 mod component;
 
 pub use client_auth::basic_authorization;
-pub use config::{Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin};
+pub use config::{
+    Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin,
+};
 pub use error::{Failure, OAuthError, Unreadable};
 pub use login::{Authorization, authorization_url, read_implicit_redirect, read_redirect};
 pub use request::{
-    Context, JWT_BEARER_GRANT, JWT_CLIENT_ASSERTION, Request, code_exchange_request, refresh_request, token_request,
+    Context, JWT_BEARER_GRANT, JWT_CLIENT_ASSERTION, Request, code_exchange_request,
+    refresh_request, token_request,
 };
 pub use response::{Response, Token};
 pub use schema::schema;

@@ -65,7 +65,10 @@ pub fn authorization_url(
                     query.append_pair("code_challenge_method", "plain");
                 }
                 _ => {
-                    query.append_pair("code_challenge", &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)));
+                    query.append_pair(
+                        "code_challenge",
+                        &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier)),
+                    );
                     query.append_pair("code_challenge_method", "S256");
                 }
             }
@@ -88,7 +91,11 @@ pub fn authorization_url(
 /// Reads the redirect of an authorization code login (RFC 6749 section
 /// 4.1.2): the code, after checking that the redirect is ours and carries
 /// the expected state, or the server's section 4.1.2.1 error.
-pub fn read_redirect(config: &Config, redirect_url: &str, expected_state: &str) -> Result<String, Failure> {
+pub fn read_redirect(
+    config: &Config,
+    redirect_url: &str,
+    expected_state: &str,
+) -> Result<String, Failure> {
     let login = login(config)?;
     let url = redirected_to(login, redirect_url)?;
     let parameters: Map<String, Value> = url
@@ -155,8 +162,9 @@ fn login_scope(scope: Option<&str>, login: &UserLogin) -> Option<String> {
 /// The redirect URL, checked to be the configured redirect URI: a
 /// redirect elsewhere is not this login's.
 fn redirected_to(login: &UserLogin, redirect_url: &str) -> Result<Url, Failure> {
-    let url = Url::parse(redirect_url.trim())
-        .map_err(|e| Failure::BadRedirect(format!("the redirect URL is not an absolute URL: {e}")))?;
+    let url = Url::parse(redirect_url.trim()).map_err(|e| {
+        Failure::BadRedirect(format!("the redirect URL is not an absolute URL: {e}"))
+    })?;
     let expected = &login.redirect_uri;
     let same = url.scheme() == expected.scheme()
         && url.host() == expected.host()
@@ -172,8 +180,16 @@ fn redirected_to(login: &UserLogin, redirect_url: &str) -> Result<Url, Failure> 
     Ok(url)
 }
 
-fn check_error_and_state(parameters: &Map<String, Value>, expected_state: &str) -> Result<(), Failure> {
-    let text = |name: &str| parameters.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+fn check_error_and_state(
+    parameters: &Map<String, Value>,
+    expected_state: &str,
+) -> Result<(), Failure> {
+    let text = |name: &str| {
+        parameters
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     // The error is reported even when the state is missing: a server that
     // refuses a malformed request may not echo it.
     if let Some(error) = text("error") {
@@ -189,7 +205,9 @@ fn check_error_and_state(parameters: &Map<String, Value>, expected_state: &str) 
         Some(_) => Err(Failure::BadRedirect(String::from(
             "the redirect's `state` does not match this login's: it may be forged (CSRF) or from another login",
         ))),
-        None => Err(Failure::BadRedirect(String::from("the redirect carries no `state`"))),
+        None => Err(Failure::BadRedirect(String::from(
+            "the redirect carries no `state`",
+        ))),
     }
 }
 

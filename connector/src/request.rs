@@ -62,7 +62,11 @@ pub const JWT_CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-t
 /// The token request for the configured grant.
 pub fn token_request(config: &Config, cx: &Context) -> Result<Request, Failure> {
     match &config.grant {
-        Grant::ClientCredentials => build(config, cx, vec![("grant_type", "client_credentials".into())]),
+        Grant::ClientCredentials => build(
+            config,
+            cx,
+            vec![("grant_type", "client_credentials".into())],
+        ),
         Grant::RefreshToken { refresh_token } => refresh_request(config, refresh_token, cx),
         Grant::Password { username, password } => build(
             config,
@@ -74,8 +78,16 @@ pub fn token_request(config: &Config, cx: &Context) -> Result<Request, Failure> 
             ],
         ),
         Grant::JwtBearer(assertion) => {
-            let token_url = config.token_endpoint().map_err(|e| Failure::InvalidConfig(vec![e]))?;
-            let jwt = sign_assertion(assertion, config.client.client_id.as_deref(), token_url, cx, "grant")?;
+            let token_url = config
+                .token_endpoint()
+                .map_err(|e| Failure::InvalidConfig(vec![e]))?;
+            let jwt = sign_assertion(
+                assertion,
+                config.client.client_id.as_deref(),
+                token_url,
+                cx,
+                "grant",
+            )?;
             build(
                 config,
                 cx,
@@ -95,7 +107,11 @@ pub fn token_request(config: &Config, cx: &Context) -> Result<Request, Failure> 
 }
 
 /// A `refresh_token` grant request for this refresh token.
-pub fn refresh_request(config: &Config, refresh_token: &Secret, cx: &Context) -> Result<Request, Failure> {
+pub fn refresh_request(
+    config: &Config,
+    refresh_token: &Secret,
+    cx: &Context,
+) -> Result<Request, Failure> {
     build(
         config,
         cx,
@@ -139,8 +155,14 @@ pub fn code_exchange_request(
 
 /// Assembles a token endpoint request: the grant's parameters, then the
 /// optional request parameters, the client credentials and `extra_body`.
-fn build(config: &Config, cx: &Context, grant_parameters: Vec<(&str, String)>) -> Result<Request, Failure> {
-    let token_url = config.token_endpoint().map_err(|e| Failure::InvalidConfig(vec![e]))?;
+fn build(
+    config: &Config,
+    cx: &Context,
+    grant_parameters: Vec<(&str, String)>,
+) -> Result<Request, Failure> {
+    let token_url = config
+        .token_endpoint()
+        .map_err(|e| Failure::InvalidConfig(vec![e]))?;
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.extend_pairs(&grant_parameters);
     // The scope of a code exchange was fixed by the authorization request.
@@ -214,7 +236,11 @@ fn sign_assertion(
     cx: &Context,
     purpose: &str,
 ) -> Result<String, Failure> {
-    let prefix = if purpose == "grant" { "jwt" } else { "client_assertion" };
+    let prefix = if purpose == "grant" {
+        "jwt"
+    } else {
+        "client_assertion"
+    };
     let missing = |field: &str| {
         Failure::InvalidConfig(vec![FieldError {
             field: format!("{prefix}.{field}"),
@@ -232,15 +258,27 @@ fn sign_assertion(
         .as_deref()
         .or(client_id)
         .ok_or_else(|| missing("subject"))?;
-    let audience = assertion.audience.clone().unwrap_or_else(|| token_url.to_string());
+    let audience = assertion
+        .audience
+        .clone()
+        .unwrap_or_else(|| token_url.to_string());
     let mut payload = assertion.claims.clone();
     payload.insert("iss".into(), issuer.into());
     payload.insert("sub".into(), subject.into());
     payload.insert("aud".into(), audience.into());
     payload.insert("iat".into(), cx.now.into());
-    payload.insert("exp".into(), cx.now.saturating_add(assertion.lifetime_secs).into());
-    payload.insert("jti".into(), jwt::jti(&cx.nonce, purpose).map_err(Failure::Other)?.into());
-    assertion.key.sign(&assertion.header, &payload).map_err(Failure::Other)
+    payload.insert(
+        "exp".into(),
+        cx.now.saturating_add(assertion.lifetime_secs).into(),
+    );
+    payload.insert(
+        "jti".into(),
+        jwt::jti(&cx.nonce, purpose).map_err(Failure::Other)?.into(),
+    );
+    assertion
+        .key
+        .sign(&assertion.header, &payload)
+        .map_err(Failure::Other)
 }
 
 #[cfg(test)]
@@ -266,7 +304,10 @@ mod tests {
     }
 
     fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     fn form(request: &Request) -> Vec<(String, String)> {
@@ -274,7 +315,10 @@ mod tests {
     }
 
     fn parameter(request: &Request, name: &str) -> Option<String> {
-        form(request).into_iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        form(request)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 
     /// Verifies a JWT with the public key and returns its claims.
@@ -288,7 +332,9 @@ mod tests {
         validation.set_audience(&[audience]);
         // The test's clock is fixed in 2023; check `exp` against it by hand.
         validation.validate_exp = false;
-        jsonwebtoken::decode::<Value>(jwt, &key, &validation).expect("a valid signature").claims
+        jsonwebtoken::decode::<Value>(jwt, &key, &validation)
+            .expect("a valid signature")
+            .claims
     }
 
     #[test]
@@ -379,7 +425,10 @@ mod tests {
             "refresh_token": "rt-9",
         }));
         let request = token_request(&config, &cx()).expect("a request");
-        assert_eq!(request.body, b"grant_type=refresh_token&refresh_token=rt-9".to_vec());
+        assert_eq!(
+            request.body,
+            b"grant_type=refresh_token&refresh_token=rt-9".to_vec()
+        );
     }
 
     #[test]
@@ -410,7 +459,10 @@ mod tests {
         }));
         let request = token_request(&config, &cx()).expect("a request");
         assert_eq!(request.header("authorization"), None);
-        assert_eq!(request.body, b"grant_type=client_credentials&client_id=public-app".to_vec());
+        assert_eq!(
+            request.body,
+            b"grant_type=client_credentials&client_id=public-app".to_vec()
+        );
     }
 
     #[test]
@@ -430,14 +482,22 @@ mod tests {
             },
         }));
         let request = token_request(&config, &cx()).expect("a request");
-        assert_eq!(parameter(&request, "grant_type").as_deref(), Some(JWT_BEARER_GRANT));
+        assert_eq!(
+            parameter(&request, "grant_type").as_deref(),
+            Some(JWT_BEARER_GRANT)
+        );
         assert_eq!(parameter(&request, "scope").as_deref(), Some("read"));
         let assertion = parameter(&request, "assertion").expect("an assertion");
 
         let header = jsonwebtoken::decode_header(&assertion).expect("a header");
         assert_eq!(header.kid.as_deref(), Some("k1"));
         assert_eq!(header.x5t.as_deref(), Some("thumb"));
-        let claims = verified_claims(&assertion, Algorithm::RS256, RSA_PUBLIC, "https://as.example.com/token");
+        let claims = verified_claims(
+            &assertion,
+            Algorithm::RS256,
+            RSA_PUBLIC,
+            "https://as.example.com/token",
+        );
         assert_eq!(claims["iss"], "svc@example.com");
         assert_eq!(claims["sub"], "alice");
         assert_eq!(claims["aud"], "https://as.example.com/token");
@@ -459,11 +519,25 @@ mod tests {
         let request = token_request(&config, &cx()).expect("a request");
         assert_eq!(request.header("authorization"), None);
         assert_eq!(parameter(&request, "client_id").as_deref(), Some("app"));
-        assert_eq!(parameter(&request, "client_assertion_type").as_deref(), Some(JWT_CLIENT_ASSERTION));
+        assert_eq!(
+            parameter(&request, "client_assertion_type").as_deref(),
+            Some(JWT_CLIENT_ASSERTION)
+        );
         let assertion = parameter(&request, "client_assertion").expect("an assertion");
-        let claims = verified_claims(&assertion, Algorithm::ES256, EC_PUBLIC, "https://as.example.com/token");
-        assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("app"), Some("app")));
-        assert_eq!(claims["exp"], 1_700_000_300, "the default lifetime is five minutes");
+        let claims = verified_claims(
+            &assertion,
+            Algorithm::ES256,
+            EC_PUBLIC,
+            "https://as.example.com/token",
+        );
+        assert_eq!(
+            (claims["iss"].as_str(), claims["sub"].as_str()),
+            (Some("app"), Some("app"))
+        );
+        assert_eq!(
+            claims["exp"], 1_700_000_300,
+            "the default lifetime is five minutes"
+        );
     }
 
     #[test]
@@ -479,7 +553,13 @@ mod tests {
         let request = token_request(&config, &cx()).expect("a request");
         let jti = |name: &str| {
             let jwt = parameter(&request, name).expect("an assertion");
-            verified_claims(&jwt, Algorithm::RS256, RSA_PUBLIC, "https://as.example.com/token")["jti"].clone()
+            verified_claims(
+                &jwt,
+                Algorithm::RS256,
+                RSA_PUBLIC,
+                "https://as.example.com/token",
+            )["jti"]
+                .clone()
         };
         assert_ne!(jti("assertion"), jti("client_assertion"));
     }
@@ -492,8 +572,13 @@ mod tests {
             "client_auth": "none",
             "jwt": {"header": {"alg": "RS256"}, "issuer": "i", "subject": "s", "private_key": RSA_PRIVATE},
         }));
-        let cx = Context { now: 1, nonce: vec![] };
-        assert!(matches!(token_request(&config, &cx), Err(Failure::Other(m)) if m.contains("random bytes")));
+        let cx = Context {
+            now: 1,
+            nonce: vec![],
+        };
+        assert!(
+            matches!(token_request(&config, &cx), Err(Failure::Other(m)) if m.contains("random bytes"))
+        );
     }
 
     #[test]
@@ -508,7 +593,8 @@ mod tests {
             "scope": "read",
         }));
         let verifier = "v".repeat(43);
-        let request = code_exchange_request(&config, "c0de", Some(&verifier), &cx()).expect("a request");
+        let request =
+            code_exchange_request(&config, "c0de", Some(&verifier), &cx()).expect("a request");
         assert_eq!(
             form(&request),
             [
@@ -520,8 +606,13 @@ mod tests {
             ]
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
         );
-        assert!(code_exchange_request(&config, "c0de", None, &cx()).is_err(), "PKCE needs the verifier");
-        assert!(matches!(token_request(&config, &cx()), Err(Failure::Other(m)) if m.contains("browser")));
+        assert!(
+            code_exchange_request(&config, "c0de", None, &cx()).is_err(),
+            "PKCE needs the verifier"
+        );
+        assert!(
+            matches!(token_request(&config, &cx()), Err(Failure::Other(m)) if m.contains("browser"))
+        );
     }
 
     #[test]

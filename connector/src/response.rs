@@ -86,7 +86,11 @@ const SECRET_MEMBERS: &[&str] = &[
 /// Reads a token endpoint response received at `now` (unix seconds).
 /// `presented` is the refresh token the request sent, if any: it is kept
 /// when the server issues none.
-pub fn read_token_response(response: &Response, now: u64, presented: Option<&Secret>) -> Result<Token, Failure> {
+pub fn read_token_response(
+    response: &Response,
+    now: u64,
+    presented: Option<&Secret>,
+) -> Result<Token, Failure> {
     let status = response.status;
     let unreadable = |problem: String, location: String| {
         Failure::Unreadable(Unreadable {
@@ -139,7 +143,8 @@ pub fn read_token_response(response: &Response, now: u64, presented: Option<&Sec
             "error".into(),
         ));
     }
-    token_from_members(members, now, presented).map_err(|(problem, member)| unreadable(problem, member))
+    token_from_members(members, now, presented)
+        .map_err(|(problem, member)| unreadable(problem, member))
 }
 
 /// A server's text shown to the user: cut, with token-like runs redacted.
@@ -351,19 +356,38 @@ mod tests {
         let old = Secret::new("rt-old");
         let plain = json_response(200, json!({"access_token": "a", "token_type": "Bearer"}));
         let kept = read_token_response(&plain, 0, Some(&old)).expect("token");
-        assert_eq!(kept.refresh_token.as_ref().map(Secret::expose), Some("rt-old"));
+        assert_eq!(
+            kept.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-old")
+        );
         assert!(!kept.refresh_token_rotated);
 
-        let same = json_response(200, json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-old"}));
-        assert!(!read_token_response(&same, 0, Some(&old)).expect("token").refresh_token_rotated);
+        let same = json_response(
+            200,
+            json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-old"}),
+        );
+        assert!(
+            !read_token_response(&same, 0, Some(&old))
+                .expect("token")
+                .refresh_token_rotated
+        );
 
-        let rotated = json_response(200, json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-new"}));
+        let rotated = json_response(
+            200,
+            json!({"access_token": "a", "token_type": "Bearer", "refresh_token": "rt-new"}),
+        );
         let token = read_token_response(&rotated, 0, Some(&old)).expect("token");
-        assert_eq!(token.refresh_token.as_ref().map(Secret::expose), Some("rt-new"));
+        assert_eq!(
+            token.refresh_token.as_ref().map(Secret::expose),
+            Some("rt-new")
+        );
         assert!(token.refresh_token_rotated);
 
         let first = read_token_response(&rotated, 0, None).expect("token");
-        assert!(first.refresh_token_rotated, "a first refresh token must be stored too");
+        assert!(
+            first.refresh_token_rotated,
+            "a first refresh token must be stored too"
+        );
     }
 
     #[test]

@@ -256,7 +256,9 @@ pub fn schema() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ASSERTION_FIELDS, CLIENT_AUTH_METHODS, GRANT_TYPES, KNOWN_FIELDS, PKCE_METHODS};
+    use crate::config::{
+        ASSERTION_FIELDS, CLIENT_AUTH_METHODS, GRANT_TYPES, KNOWN_FIELDS, PKCE_METHODS,
+    };
 
     fn consts(field: &str) -> Vec<String> {
         schema()["properties"][field]["oneOf"]
@@ -284,11 +286,17 @@ mod tests {
         let schema = schema();
         assert_eq!(sorted_keys(&schema["properties"]), sorted(KNOWN_FIELDS));
         for nested in ["jwt", "client_assertion"] {
-            assert_eq!(sorted_keys(&schema["properties"][nested]["properties"]), sorted(ASSERTION_FIELDS));
+            assert_eq!(
+                sorted_keys(&schema["properties"][nested]["properties"]),
+                sorted(ASSERTION_FIELDS)
+            );
         }
         for (name, property) in schema["properties"].as_object().expect("properties") {
             assert!(property["title"].is_string(), "{name} has no title");
-            assert!(property["description"].is_string(), "{name} has no description");
+            assert!(
+                property["description"].is_string(),
+                "{name} has no description"
+            );
             assert!(property["x-group"].is_string(), "{name} has no group");
         }
     }
@@ -299,12 +307,13 @@ mod tests {
         assert_eq!(consts("client_auth"), CLIENT_AUTH_METHODS);
         assert_eq!(consts("pkce"), PKCE_METHODS);
         let schema = schema();
-        let algorithms: Vec<&str> = schema["properties"]["jwt"]["properties"]["header"]["properties"]["alg"]["enum"]
-            .as_array()
-            .expect("enum")
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let algorithms: Vec<&str> =
+            schema["properties"]["jwt"]["properties"]["header"]["properties"]["alg"]["enum"]
+                .as_array()
+                .expect("enum")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
         assert_eq!(algorithms, crate::jwt::ALGORITHMS);
     }
 
@@ -315,7 +324,10 @@ mod tests {
             assert_eq!(schema["properties"][field]["writeOnly"], true, "{field}");
         }
         for field in ["private_key", "private_key_password", "shared_secret"] {
-            assert_eq!(schema["properties"]["jwt"]["properties"][field]["writeOnly"], true, "{field}");
+            assert_eq!(
+                schema["properties"]["jwt"]["properties"][field]["writeOnly"], true,
+                "{field}"
+            );
         }
     }
 }

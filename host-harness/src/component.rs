@@ -22,10 +22,10 @@ mod bindings {
 
 pub use bindings::exports::oauth2::connector::http::{Request, Response};
 pub use bindings::exports::oauth2::connector::settings::FieldError;
-pub use bindings::exports::oauth2::connector::user_login::Authorization;
 pub use bindings::exports::oauth2::connector::tokens::{
     Context, Failure, OauthError, Token, Unreadable,
 };
+pub use bindings::exports::oauth2::connector::user_login::Authorization;
 
 /// The connector component built from this repository's sources.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector.wasm"));
@@ -260,12 +260,20 @@ impl ConnectorHost {
     }
 
     /// The code from a login's redirect.
-    pub fn read_redirect(&self, config: &str, redirect_url: &str, expected_state: &str) -> Result<Result<String, Failure>> {
+    pub fn read_redirect(
+        &self,
+        config: &str,
+        redirect_url: &str,
+        expected_state: &str,
+    ) -> Result<Result<String, Failure>> {
         let (mut store, instance) = self.instantiate()?;
         trapped(
-            instance
-                .oauth2_connector_user_login()
-                .call_read_redirect(&mut store, config, redirect_url, expected_state),
+            instance.oauth2_connector_user_login().call_read_redirect(
+                &mut store,
+                config,
+                redirect_url,
+                expected_state,
+            ),
             "read-redirect",
         )
     }

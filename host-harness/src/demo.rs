@@ -1,15 +1,17 @@
-//! The demo: every implemented grant and client authentication method,
-//! through the component, against the embedded server over HTTP and HTTPS.
+//! The demo: every grant and client authentication method, through the
+//! component, against the embedded server over HTTP and HTTPS.
 
 use std::fmt::Write as _;
 
 use anyhow::Result;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::browser;
 use crate::component::{ConnectorHost, Failure};
-use crate::harness::{Harness, TokenError, unix_now};
-use crate::http_client::{HttpSettings, ca_certificates};
-use crate::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
+use crate::harness::{Harness, ObtainedToken, TokenError, unix_now};
+use crate::http_client::{HttpClient, HttpSettings, ca_certificates};
+use crate::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS, client, keys};
+use crate::server::{AuthorizationServer, ServerOptions};
 
 /// One scenario's outcome.
 #[derive(Debug, Clone)]
@@ -19,9 +21,9 @@ pub struct DemoRow {
     /// The grant type.
     pub grant: &'static str,
     /// The client authentication method.
-    pub client_auth: &'static str,
-    /// The client id used.
-    pub client_id: String,
+    pub client_auth: String,
+    /// The client id used, and what is special about the scenario.
+    pub client: String,
     /// What was expected.
     pub expected: &'static str,
     /// What happened.
@@ -30,63 +32,176 @@ pub struct DemoRow {
     pub as_expected: bool,
 }
 
+/// How a scenario obtains its token.
+#[derive(Clone, Copy)]
+enum Flow {
+    /// `token-request`, send, `read-token-response`.
+    Token,
+    /// Authorization URL, the browser's redirect, the code exchange.
+    Login,
+    /// Authorization URL, the token in the redirect's fragment.
+    Implicit,
+}
+
 struct Scenario {
     grant: &'static str,
-    client_auth: &'static str,
-    client_index: usize,
+    client_id: &'static str,
+    note: &'static str,
+    flow: Flow,
     wrong_secret: bool,
-    scope: Option<&'static str>,
+    /// Configuration members beyond grant, URLs and client credentials.
+    extra: fn() -> Value,
+}
+
+fn nothing() -> Value {
+    json!({})
+}
+
+fn signed_with(alg: &str, key: &str) -> Value {
+    json!({"header": {"alg": alg, "typ": "JWT"}, "private_key": key})
 }
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
         grant: "client_credentials",
-        client_auth: "basic",
-        client_index: 0,
+        client_id: "demo-basic",
+        note: "",
+        flow: Flow::Token,
         wrong_secret: false,
-        scope: Some("read write"),
+        extra: || json!({"scope": "read write"}),
     },
     Scenario {
         grant: "client_credentials",
-        client_auth: "body",
-        client_index: 1,
+        client_id: "demo-post",
+        note: "",
+        flow: Flow::Token,
         wrong_secret: false,
-        scope: Some("read"),
+        extra: || json!({"scope": "read"}),
     },
     Scenario {
         grant: "client_credentials",
-        client_auth: "basic",
-        client_index: 2,
+        client_id: "tricky:client %+/é",
+        note: "",
+        flow: Flow::Token,
         wrong_secret: false,
-        scope: None,
+        extra: nothing,
+    },
+    Scenario {
+        grant: "client_credentials",
+        client_id: "demo-jwt",
+        note: "RS256",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || json!({"client_assertion": signed_with("RS256", keys::RSA_PRIVATE)}),
     },
     Scenario {
         grant: "refresh_token",
-        client_auth: "basic",
-        client_index: 0,
+        client_id: "demo-basic",
+        note: "",
+        flow: Flow::Token,
         wrong_secret: false,
-        scope: None,
+        extra: nothing,
     },
     Scenario {
         grant: "refresh_token",
-        client_auth: "body",
-        client_index: 1,
+        client_id: "demo-post",
+        note: "",
+        flow: Flow::Token,
         wrong_secret: false,
-        scope: Some("read"),
+        extra: || json!({"scope": "read"}),
+    },
+    Scenario {
+        grant: "password",
+        client_id: "demo-basic",
+        note: "",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || json!({"username": USERS[0].username, "password": USERS[0].password}),
+    },
+    Scenario {
+        grant: "password",
+        client_id: "demo-jwt",
+        note: "ES256",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || {
+            json!({"username": USERS[1].username, "password": USERS[1].password,
+                   "client_assertion": signed_with("ES256", keys::EC_PRIVATE)})
+        },
+    },
+    Scenario {
+        grant: "jwt_bearer",
+        client_id: "demo-basic",
+        note: "PS256",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || {
+            json!({"jwt": {"header": {"alg": "PS256"}, "issuer": ASSERTION_ISSUER, "subject": USERS[0].username,
+                           "private_key": keys::RSA_PRIVATE}})
+        },
+    },
+    Scenario {
+        grant: "jwt_bearer",
+        client_id: "demo-public",
+        note: "EdDSA",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || {
+            json!({"jwt": {"header": {"alg": "EdDSA"}, "issuer": ASSERTION_ISSUER, "subject": USERS[1].username,
+                           "private_key": keys::ED25519_PRIVATE}})
+        },
+    },
+    Scenario {
+        grant: "jwt_bearer",
+        client_id: "demo-jwt",
+        note: "encrypted key",
+        flow: Flow::Token,
+        wrong_secret: false,
+        extra: || {
+            json!({"jwt": {"header": {"alg": "RS512"}, "issuer": ASSERTION_ISSUER, "subject": USERS[0].username,
+                           "private_key": keys::RSA_ENCRYPTED, "private_key_password": keys::RSA_ENCRYPTED_PASSWORD},
+                   "client_assertion": signed_with("RS256", keys::RSA_PRIVATE)})
+        },
+    },
+    Scenario {
+        grant: "authorization_code",
+        client_id: "demo-public",
+        note: "PKCE S256",
+        flow: Flow::Login,
+        wrong_secret: false,
+        extra: || json!({"scope": "read", "request_refresh_token": true}),
+    },
+    Scenario {
+        grant: "authorization_code",
+        client_id: "demo-basic",
+        note: "PKCE S256",
+        flow: Flow::Login,
+        wrong_secret: false,
+        extra: || json!({"scope": "read write", "login_hint": USERS[1].username, "prompt": "consent"}),
+    },
+    Scenario {
+        grant: "implicit",
+        client_id: "demo-public",
+        note: "",
+        flow: Flow::Implicit,
+        wrong_secret: false,
+        extra: || json!({"scope": "read"}),
     },
     Scenario {
         grant: "client_credentials",
-        client_auth: "basic",
-        client_index: 0,
+        client_id: "demo-basic",
+        note: "wrong secret",
+        flow: Flow::Token,
         wrong_secret: true,
-        scope: None,
+        extra: nothing,
     },
     Scenario {
         grant: "client_credentials",
-        client_auth: "body",
-        client_index: 1,
+        client_id: "demo-post",
+        note: "wrong secret",
+        flow: Flow::Token,
         wrong_secret: true,
-        scope: None,
+        extra: nothing,
     },
 ];
 
@@ -94,54 +209,112 @@ const SCENARIOS: &[Scenario] = &[
 pub fn run(connector: ConnectorHost) -> Result<Vec<DemoRow>> {
     let mut rows = Vec::new();
     let plain = AuthorizationServer::start(ServerOptions::default())?;
-    let harness = Harness::new(connector, &HttpSettings::default());
-    run_against(&plain, &harness, "http", &mut rows);
+    let settings = HttpSettings::default();
+    let harness = Harness::new(connector.clone(), &settings);
+    run_against(
+        &plain,
+        &harness,
+        &HttpClient::new(&settings),
+        "http",
+        &mut rows,
+    );
 
     let tls = AuthorizationServer::start(ServerOptions {
         tls: true,
         ..ServerOptions::default()
     })?;
-    let ca = ca_certificates(tls.ca_pem().unwrap_or_default().as_bytes())?;
     let settings = HttpSettings {
-        trusted_cas: Some(ca),
+        trusted_cas: Some(ca_certificates(
+            tls.ca_pem().unwrap_or_default().as_bytes(),
+        )?),
         ..HttpSettings::default()
     };
-    let harness = Harness::new(harness.into_connector(), &settings);
-    run_against(&tls, &harness, "https", &mut rows);
+    let harness = Harness::new(connector, &settings);
+    run_against(
+        &tls,
+        &harness,
+        &HttpClient::new(&settings),
+        "https",
+        &mut rows,
+    );
     Ok(rows)
+}
+
+/// The configuration of one scenario against one server.
+fn configuration(server: &AuthorizationServer, scenario: &Scenario) -> Value {
+    let registered = client(scenario.client_id);
+    let client_auth = registered.map_or("basic", |c| c.auth.client_auth());
+    let mut config = json!({
+        "grant_type": scenario.grant,
+        "token_url": server.token_url(),
+        "client_id": scenario.client_id,
+        "client_auth": client_auth,
+    });
+    if let Some(registered) = registered.filter(|c| !c.client_secret.is_empty()) {
+        let secret = if scenario.wrong_secret {
+            "not-the-secret"
+        } else {
+            registered.client_secret
+        };
+        config["client_secret"] = json!(secret);
+    }
+    if matches!(scenario.flow, Flow::Login | Flow::Implicit) {
+        config["authorization_url"] = json!(server.authorization_url());
+        // Any loopback port matches the registration (RFC 8252 section 7.3).
+        config["redirect_uri"] = json!(REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:53682"));
+    }
+    if scenario.grant == "implicit" {
+        config.as_object_mut().map(|c| c.remove("token_url"));
+    }
+    if let (Value::Object(config), Value::Object(extra)) = (&mut config, (scenario.extra)()) {
+        config.extend(extra);
+    }
+    config
+}
+
+fn obtain(
+    server: &AuthorizationServer,
+    harness: &Harness,
+    http: &HttpClient,
+    scenario: &Scenario,
+    config: &mut Value,
+) -> Result<ObtainedToken, TokenError> {
+    match scenario.flow {
+        Flow::Token => {
+            if scenario.grant == "refresh_token" {
+                config["refresh_token"] =
+                    json!(server.issue_refresh_token(scenario.client_id, Some("read write")));
+            }
+            harness.obtain_token(&config.to_string())
+        }
+        Flow::Login | Flow::Implicit => {
+            let config = config.to_string();
+            let login = harness.authorization(&config, None, None)?;
+            let redirect = browser::follow_authorization(http, &login.url)?;
+            match scenario.flow {
+                Flow::Implicit => harness.implicit_token(&config, &redirect, &login.state),
+                _ => harness.exchange_code(
+                    &config,
+                    &redirect,
+                    &login.state,
+                    login.code_verifier.as_deref(),
+                ),
+            }
+        }
+    }
 }
 
 fn run_against(
     server: &AuthorizationServer,
     harness: &Harness,
+    http: &HttpClient,
     transport: &'static str,
     rows: &mut Vec<DemoRow>,
 ) {
     for scenario in SCENARIOS {
-        let client = &TEST_CLIENTS[scenario.client_index];
-        let secret = if scenario.wrong_secret {
-            "not-the-secret"
-        } else {
-            client.client_secret
-        };
-        let mut config = json!({
-            "grant_type": scenario.grant,
-            "token_url": server.token_url(),
-            "client_id": client.client_id,
-            "client_secret": secret,
-            "client_auth": scenario.client_auth,
-        });
-        if let Some(scope) = scenario.scope {
-            config["scope"] = json!(scope);
-        }
-        let mut issued_refresh_token = None;
-        if scenario.grant == "refresh_token" {
-            let token = server.issue_refresh_token(client.client_id, Some("read write"));
-            config["refresh_token"] = json!(token);
-            issued_refresh_token = Some(token);
-        }
-
-        let result = harness.obtain_token(&config.to_string());
+        let mut config = configuration(server, scenario);
+        let result = obtain(server, harness, http, scenario, &mut config);
+        let presented = config["refresh_token"].as_str().map(str::to_owned);
         let (expected, outcome, as_expected) = match (&result, scenario.wrong_secret) {
             (Ok(token), false) => {
                 let mut outcome = format!(
@@ -158,23 +331,31 @@ fn run_against(
                 } else {
                     ", NOT accepted"
                 });
-                let rotated = match (&issued_refresh_token, &token.refresh_token) {
-                    (Some(old), Some(new)) => {
-                        outcome.push_str(", refresh token rotated");
-                        old != new.expose()
-                    }
-                    (Some(_), None) => false,
-                    _ => true,
-                };
-                ("a token", outcome, accepted && rotated)
+                let mut rotation_ok = true;
+                if presented.is_some() {
+                    rotation_ok = token.refresh_token_rotated
+                        && token.refresh_token.as_ref().map(|t| t.expose()) != presented.as_deref();
+                    outcome.push_str(if rotation_ok {
+                        ", refresh token rotated"
+                    } else {
+                        ", refresh token NOT rotated"
+                    });
+                } else if token.refresh_token.is_some() {
+                    outcome.push_str(", refresh token issued");
+                }
+                ("a token", outcome, accepted && rotation_ok)
             }
             (Err(TokenError::Connector(Failure::Rejected(e))), true) => (
                 "invalid_client",
-                format!("refused: {} (HTTP {})", e.error, e.status.unwrap_or_default()),
+                format!(
+                    "refused: {} (HTTP {})",
+                    e.error,
+                    e.status.unwrap_or_default()
+                ),
                 e.error == "invalid_client" && e.status == Some(401),
             ),
-            (Err(error), _) => (
-                if scenario.wrong_secret {
+            (Err(error), wrong_secret) => (
+                if wrong_secret {
                     "invalid_client"
                 } else {
                     "a token"
@@ -191,11 +372,11 @@ fn run_against(
         rows.push(DemoRow {
             transport,
             grant: scenario.grant,
-            client_auth: scenario.client_auth,
-            client_id: if scenario.wrong_secret {
-                format!("{} (wrong secret)", client.client_id)
+            client_auth: config["client_auth"].as_str().unwrap_or("basic").to_owned(),
+            client: if scenario.note.is_empty() {
+                scenario.client_id.to_owned()
             } else {
-                client.client_id.to_owned()
+                format!("{} ({})", scenario.client_id, scenario.note)
             },
             expected,
             outcome,
@@ -220,8 +401,8 @@ pub fn table(rows: &[DemoRow]) -> String {
             [
                 r.transport.to_owned(),
                 r.grant.to_owned(),
-                r.client_auth.to_owned(),
-                r.client_id.clone(),
+                r.client_auth.clone(),
+                r.client.clone(),
                 r.expected.to_owned(),
                 format!(
                     "{} {}",

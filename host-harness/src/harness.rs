@@ -91,7 +91,10 @@ pub fn describe(failure: &Failure) -> String {
         }
         Failure::Rejected(e) => {
             let mut text = match e.status {
-                Some(status) => format!("the authorization server refused the request (HTTP {status}): {}", e.error),
+                Some(status) => format!(
+                    "the authorization server refused the request (HTTP {status}): {}",
+                    e.error
+                ),
                 None => format!("the authorization server refused the login: {}", e.error),
             };
             if let Some(description) = &e.error_description {
@@ -152,8 +155,14 @@ impl Harness {
     }
 
     /// Exchanges a refresh token for a new access token.
-    pub fn refresh_token(&self, config: &str, refresh_token: &str) -> Result<ObtainedToken, TokenError> {
-        let request = self.connector.refresh_request(config, refresh_token, &context()?)?;
+    pub fn refresh_token(
+        &self,
+        config: &str,
+        refresh_token: &str,
+    ) -> Result<ObtainedToken, TokenError> {
+        let request = self
+            .connector
+            .refresh_request(config, refresh_token, &context()?)?;
         self.exchange(config, request, Some(refresh_token))
     }
 
@@ -182,14 +191,19 @@ impl Harness {
             .connector
             .read_redirect(config, redirect_url, state)?
             .map_err(TokenError::Connector)?;
-        let request = self
-            .connector
-            .code_exchange_request(config, &code, code_verifier, &context()?)?;
+        let request =
+            self.connector
+                .code_exchange_request(config, &code, code_verifier, &context()?)?;
         self.exchange(config, request, None)
     }
 
     /// Finishes an implicit login: the token is in the redirect itself.
-    pub fn implicit_token(&self, config: &str, redirect_url: &str, state: &str) -> Result<ObtainedToken, TokenError> {
+    pub fn implicit_token(
+        &self,
+        config: &str,
+        redirect_url: &str,
+        state: &str,
+    ) -> Result<ObtainedToken, TokenError> {
         let token = self
             .connector
             .read_implicit_redirect(config, redirect_url, state, unix_now())?

@@ -1,17 +1,21 @@
 //! `oauth-harness`: runs the OAuth connector component from the command line.
 
 use std::io::Write as _;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use host_harness::component::FieldError;
-use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS, TokenEndpointAuth};
-use host_harness::{ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, demo};
+use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
+use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
+use host_harness::{
+    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo,
+};
 
 /// Runs the OAuth 2.0 connector component: prints its configuration schema,
 /// validates configurations, obtains tokens over real HTTP, and serves a
@@ -37,6 +41,44 @@ enum Command {
     },
     /// Obtain a token with the configured grant over real HTTP.
     Token(TokenArgs),
+    /// Print the authorization URL of a browser login, with its state and
+    /// PKCE verifier.
+    AuthorizeUrl {
+        /// The configuration document (JSON).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Use this state instead of a random one.
+        #[arg(long)]
+        state: Option<String>,
+        /// Use this PKCE code verifier instead of a random one.
+        #[arg(long)]
+        code_verifier: Option<String>,
+    },
+    /// Finish a browser login from the URL the browser was redirected to:
+    /// exchange the code, or read the implicit grant's token.
+    Exchange {
+        #[command(flatten)]
+        output: OutputArgs,
+        /// The redirect URL, as the browser's address bar shows it.
+        #[arg(long, value_name = "URL")]
+        redirect_url: String,
+        /// The state `authorize-url` printed.
+        #[arg(long)]
+        state: String,
+        /// The code verifier `authorize-url` printed.
+        #[arg(long)]
+        code_verifier: Option<String>,
+    },
+    /// Log in through the browser with a loopback redirect (RFC 8252):
+    /// listen on the redirect URI's port, print the URL to open, wait for
+    /// the redirect, exchange the code and print the token.
+    Login {
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Seconds to wait for the browser's redirect.
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        wait: u64,
+    },
     /// Run the embedded authorization server on loopback until interrupted.
     Serve {
         /// The port to listen on; 0 picks a free one.
@@ -54,8 +96,9 @@ enum Command {
     Demo,
 }
 
+/// Where the configuration is, how to reach the server, how to print.
 #[derive(Args)]
-struct TokenArgs {
+struct OutputArgs {
     /// The configuration document (JSON).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
@@ -75,6 +118,16 @@ struct TokenArgs {
     /// Seconds to wait for the response.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     read_timeout: u64,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Write a copy of the configuration holding the refresh token to keep
+    /// (atomically, readable by the owner only), so the next run uses it.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -111,7 +164,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::FAILURE)
         }
-        Command::Token(args) => token(load()?, args),
+        Command::Token(args) => {
+            let config = read_config(&args.output.config)?;
+            let harness = harness(load()?, &args.output)?;
+            let result = harness.obtain_token(&config);
+            if let (Ok(token), Some(path)) = (&result, &args.save) {
+                save_refresh_token(&config, token, path)?;
+            }
+            print_outcome(result, &args.output)
+        }
+        Command::AuthorizeUrl {
+            config,
+            state,
+            code_verifier,
+        } => {
+            let harness = Harness::new(load()?, &HttpSettings::default());
+            let login = harness
+                .authorization(
+                    &read_config(config)?,
+                    state.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .map_err(report)?;
+            println!("url            {}", login.url);
+            println!("state          {}", login.state);
+            println!(
+                "code_verifier  {}",
+                login.code_verifier.as_deref().unwrap_or("(none)")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Exchange {
+            output,
+            redirect_url,
+            state,
+            code_verifier,
+        } => {
+            let config = read_config(&output.config)?;
+            let harness = harness(load()?, output)?;
+            let result = if grant_type(&config)? == "implicit" {
+                harness.implicit_token(&config, redirect_url, state)
+            } else {
+                harness.exchange_code(&config, redirect_url, state, code_verifier.as_deref())
+            };
+            print_outcome(result, output)
+        }
+        Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
         Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
         Command::Demo => {
             let rows = demo::run(load()?)?;
@@ -132,6 +230,18 @@ fn read_config(path: &Path) -> Result<String> {
         .with_context(|| format!("failed to read configuration `{}`", path.display()))
 }
 
+/// A member of the configuration the CLI itself needs (where to listen,
+/// which finishing step): read as plain JSON, with the component judging
+/// everything else.
+fn member(config: &str, name: &str) -> Result<Option<String>> {
+    let document: Value = serde_json::from_str(config).context("the configuration is not JSON")?;
+    Ok(document[name].as_str().map(str::to_owned))
+}
+
+fn grant_type(config: &str) -> Result<String> {
+    Ok(member(config, "grant_type")?.unwrap_or_default())
+}
+
 fn field_error(error: &FieldError) -> String {
     let field = if error.field.is_empty() {
         "(document)"
@@ -141,8 +251,7 @@ fn field_error(error: &FieldError) -> String {
     format!("{field}: {} ({})", error.message, error.fix)
 }
 
-fn token(connector: ConnectorHost, args: &TokenArgs) -> Result<ExitCode> {
-    let config = read_config(&args.config)?;
+fn harness(connector: ConnectorHost, args: &OutputArgs) -> Result<Harness> {
     let mut settings = HttpSettings {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         read_timeout: Duration::from_secs(args.read_timeout),
@@ -151,30 +260,35 @@ fn token(connector: ConnectorHost, args: &TokenArgs) -> Result<ExitCode> {
     if let Some(ca_file) = &args.ca_file {
         settings = settings.trust_ca_file(ca_file)?;
     }
-    let harness = Harness::new(connector, &settings);
-    match harness.obtain_token(&config) {
-        Ok(token) => {
-            let shown = shown_token(&token, args.show_secrets);
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&shown)?);
-            } else {
-                for (name, value) in shown.as_object().into_iter().flatten() {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Null => "(none)".to_owned(),
-                        other => other.to_string(),
-                    };
-                    println!("{name:<14} {text}");
-                }
-            }
-            Ok(ExitCode::SUCCESS)
+    Ok(Harness::new(connector, &settings))
+}
+
+/// A component failure as an error for `main` to print.
+fn report(error: TokenError) -> anyhow::Error {
+    match error {
+        TokenError::Connector(failure) => {
+            anyhow::anyhow!(host_harness::harness::describe(&failure))
         }
-        Err(TokenError::Connector(failure)) => {
-            eprintln!("error: {}", host_harness::harness::describe(&failure));
-            Ok(ExitCode::FAILURE)
-        }
-        Err(TokenError::Host(error)) => Err(error),
+        TokenError::Host(error) => error,
     }
+}
+
+fn print_outcome(result: Result<ObtainedToken, TokenError>, args: &OutputArgs) -> Result<ExitCode> {
+    let token = result.map_err(report)?;
+    let shown = shown_token(&token, args.show_secrets);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        for (name, value) in shown.as_object().into_iter().flatten() {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => "(none)".to_owned(),
+                other => other.to_string(),
+            };
+            println!("{name:<22} {text}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The token as printed: secrets redacted unless asked for. String members
@@ -205,8 +319,96 @@ fn shown_token(token: &ObtainedToken, show_secrets: bool) -> Value {
         "scope": token.scope,
         "access_token": secret(token.access_token.expose()),
         "refresh_token": token.refresh_token.as_ref().map(|t| secret(t.expose())),
+        "refresh_token_rotated": token.refresh_token_rotated,
         "extra": extra,
     })
+}
+
+/// Writes a copy of the configuration with the refresh token to keep:
+/// to a temporary file in the same directory, readable by the owner only,
+/// then renamed over the target, so a crash leaves the old file or the new
+/// one, never half of one.
+fn save_refresh_token(config: &str, token: &ObtainedToken, path: &Path) -> Result<()> {
+    let Some(refresh_token) = &token.refresh_token else {
+        bail!("--save: the server issued no refresh token to save");
+    };
+    let mut document: Value =
+        serde_json::from_str(config).context("the configuration is not JSON")?;
+    document["refresh_token"] = Value::String(refresh_token.expose().to_owned());
+    let text = serde_json::to_string_pretty(&document)?;
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path.file_name().context("--save needs a file name")?;
+    let temporary = directory.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = write_private(&temporary, text.as_bytes()).and_then(|()| {
+        std::fs::rename(&temporary, path)
+            .with_context(|| format!("failed to replace `{}`", path.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("failed to create `{}`", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<ExitCode> {
+    let config = read_config(&args.config)?;
+    let redirect_uri =
+        member(&config, "redirect_uri")?.context("the configuration has no `redirect_uri`")?;
+    let redirect = url::Url::parse(&redirect_uri).context("`redirect_uri` is not a URL")?;
+    let host = redirect.host_str().unwrap_or_default();
+    if redirect.scheme() != "http" || !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+        bail!(
+            "`login` listens for the redirect on loopback: set redirect_uri to http://127.0.0.1:PORT/…"
+        );
+    }
+    let port = redirect.port().unwrap_or(0);
+    let bind_host = if host == "[::1]" { "::1" } else { "127.0.0.1" };
+    let listener = TcpListener::bind((bind_host, port))
+        .with_context(|| format!("failed to listen for the redirect on {bind_host}:{port}"))?;
+    // Without a port, any free one will do (RFC 8252 section 7.3): the
+    // configuration's redirect URI takes the port chosen.
+    let mut config = config;
+    if port == 0 {
+        let mut document: Value = serde_json::from_str(&config)?;
+        let mut with_port = redirect.clone();
+        let _ = with_port.set_port(Some(listener.local_addr()?.port()));
+        document["redirect_uri"] = Value::String(with_port.to_string());
+        config = document.to_string();
+    }
+    let harness = harness(connector, args)?;
+    let authorization = harness.authorization(&config, None, None).map_err(report)?;
+    println!(
+        "open this URL in a browser to log in:\n{}",
+        authorization.url
+    );
+    std::io::stdout().flush()?;
+    let redirect_url = browser::receive_redirect(listener, wait)?;
+    let result = harness.exchange_code(
+        &config,
+        &redirect_url,
+        &authorization.state,
+        authorization.code_verifier.as_deref(),
+    );
+    print_outcome(result, args)
 }
 
 fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {
@@ -216,29 +418,39 @@ fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {
         ..ServerOptions::default()
     })?;
     println!("authorization server listening on {}", server.base_url());
-    println!("  token endpoint     {}", server.token_url());
-    println!("  protected resource {}", server.resource_url());
+    println!("  token endpoint          {}", server.token_url());
+    println!("  authorization endpoint  {}", server.authorization_url());
+    println!("  protected resource      {}", server.resource_url());
     if let Some(pem) = server.ca_pem() {
         std::fs::write(ca_out, pem)
             .with_context(|| format!("failed to write `{}`", ca_out.display()))?;
         println!(
-            "  CA certificate     {} (pass it with --ca-file)",
+            "  CA certificate          {} (pass it with --ca-file)",
             ca_out.display()
         );
     }
-    println!("\ntest clients (grants: client_credentials, refresh_token):");
+    println!("\ntest clients (redirect URI {REDIRECT_URI} on any port):");
     for client in TEST_CLIENTS {
-        let method = match client.auth {
-            TokenEndpointAuth::ClientSecretBasic => "basic",
-            TokenEndpointAuth::ClientSecretPost => "body",
+        let secret = if client.client_secret.is_empty() {
+            String::new()
+        } else {
+            format!("  client_secret {:?}", client.client_secret)
         };
         println!(
-            "  client_id {:?}  client_secret {:?}  client_auth {method}  scopes {:?}",
+            "  client_id {:?}{secret}  client_auth {}  grants {}",
             client.client_id,
-            client.client_secret,
-            client.scopes.join(" ")
+            client.auth.client_auth(),
+            client.grants.join(" ")
         );
     }
+    let users: Vec<String> = USERS
+        .iter()
+        .map(|u| format!("{}/{}", u.username, u.password))
+        .collect();
+    println!("users: {}", users.join(", "));
+    println!(
+        "trusted JWT bearer issuer: {ASSERTION_ISSUER}; the fixture keys are in host-harness/fixtures/"
+    );
     let refresh_token = server.issue_refresh_token(TEST_CLIENTS[0].client_id, Some("read write"));
     println!(
         "\nrefresh token for {}: {refresh_token}",

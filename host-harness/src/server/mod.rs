@@ -1,0 +1,431 @@
+//! An embedded OAuth 2.0 authorization server for the demo and the tests.
+//!
+//! Written from RFC 6749 and RFC 6750, independently of the connector, and
+//! strict where the RFCs allow it: a client must authenticate exactly the
+//! way it was registered, parameters may not repeat, and every refusal is a
+//! section 5.2 error. It listens on loopback only, over plain HTTP or over
+//! HTTPS with a CA and certificate generated at start-up.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio_rustls::TlsAcceptor;
+
+use token::OAuthError;
+
+mod assertion;
+mod authorize;
+pub mod registry;
+mod token;
+
+pub use registry::{RegisteredClient, TEST_CLIENTS, TokenEndpointAuth};
+
+/// The realm named in `WWW-Authenticate` challenges.
+const REALM: &str = "oauth-harness";
+/// The largest request body the server reads.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where and how the server listens.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerOptions {
+    /// The loopback port; 0 picks a free one.
+    pub port: u16,
+    /// Serve HTTPS with a certificate generated at start-up.
+    pub tls: bool,
+    /// The lifetime of issued access tokens, in seconds.
+    pub token_lifetime_secs: u64,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            tls: false,
+            token_lifetime_secs: 3600,
+        }
+    }
+}
+
+/// A token request as it arrived, secrets removed, for tests to inspect.
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    /// Header names and values; the `Authorization` value is reduced to its scheme.
+    pub headers: Vec<(String, String)>,
+    /// Form parameters; secret-bearing values are replaced with `[redacted]`.
+    pub parameters: Vec<(String, String)>,
+    /// The client the server authenticated, if any.
+    pub authenticated_client: Option<String>,
+}
+
+/// What an access or refresh token stands for.
+#[derive(Debug, Clone)]
+struct Grant {
+    client_id: String,
+    user: Option<String>,
+    scope: Option<String>,
+    expires_at: u64,
+}
+
+/// What an authorization code stands for (section 4.1.2).
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    user: String,
+    scope: Option<String>,
+    /// The PKCE method and challenge.
+    challenge: Option<(String, String)>,
+    expires_at: u64,
+}
+
+#[derive(Default)]
+struct State {
+    token_url: String,
+    lifetime_secs: u64,
+    access_tokens: HashMap<String, Grant>,
+    refresh_tokens: HashMap<String, Grant>,
+    codes: HashMap<String, CodeGrant>,
+    /// Assertion `jti`s seen, with their expiry, against replay.
+    seen_assertions: HashMap<String, u64>,
+    received: Vec<ReceivedRequest>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock leaves plain maps behind; keep serving.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A running embedded authorization server; it stops when dropped.
+pub struct AuthorizationServer {
+    base_url: String,
+    ca_pem: Option<String>,
+    state: Shared,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl AuthorizationServer {
+    /// Starts listening on loopback.
+    pub fn start(options: ServerOptions) -> Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+            .with_context(|| format!("failed to listen on 127.0.0.1:{}", options.port))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let (acceptor, ca_pem) = if options.tls {
+            let (acceptor, ca_pem) = tls_acceptor()?;
+            (Some(acceptor), Some(ca_pem))
+        } else {
+            (None, None)
+        };
+        let scheme = if options.tls { "https" } else { "http" };
+        let base_url = format!("{scheme}://{address}");
+        let state: Shared = Arc::new(Mutex::new(State {
+            token_url: format!("{base_url}/token"),
+            lifetime_secs: options.token_lifetime_secs,
+            ..State::default()
+        }));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("authorization-server")
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("failed to start the server's runtime")?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        runtime.spawn(accept_loop(listener, acceptor, state.clone()));
+        Ok(Self {
+            base_url,
+            ca_pem,
+            state,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The server's base URL, such as `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> String {
+        format!("{}/token", self.base_url)
+    }
+
+    /// The authorization endpoint.
+    pub fn authorization_url(&self) -> String {
+        format!("{}/authorize", self.base_url)
+    }
+
+    /// The bearer-protected resource.
+    pub fn resource_url(&self) -> String {
+        format!("{}/resource", self.base_url)
+    }
+
+    /// The PEM of the CA that signed the HTTPS certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Issues a refresh token to a registered client, as an earlier
+    /// authorization would have, so refresh flows can start from it.
+    pub fn issue_refresh_token(&self, client_id: &str, scope: Option<&str>) -> String {
+        let token = random_token();
+        lock(&self.state).refresh_tokens.insert(
+            token.clone(),
+            Grant {
+                client_id: client_id.to_owned(),
+                user: None,
+                scope: scope.map(str::to_owned),
+                expires_at: u64::MAX,
+            },
+        );
+        token
+    }
+
+    /// The token requests received so far, oldest first.
+    pub fn received_requests(&self) -> Vec<ReceivedRequest> {
+        lock(&self.state).received.clone()
+    }
+
+    /// Whether an access token is currently valid.
+    pub fn is_active(&self, access_token: &str) -> bool {
+        lock(&self.state)
+            .access_tokens
+            .get(access_token)
+            .is_some_and(|grant| grant.expires_at > unix_now())
+    }
+}
+
+impl Drop for AuthorizationServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A CA and a leaf certificate for `localhost`, `127.0.0.1` and `::1`.
+fn tls_acceptor() -> Result<(TlsAcceptor, String)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+
+    let ca_key = KeyPair::generate().context("failed to generate the CA key")?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "oauth-harness test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let leaf_key = KeyPair::generate().context("failed to generate the server key")?;
+    let mut leaf_params = CertificateParams::new(vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ])?;
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "oauth-harness authorization server");
+    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
+
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
+    .context("failed to configure TLS")?;
+    Ok((TlsAcceptor::from(Arc::new(config)), ca_cert.pem()))
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    state: Shared,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            });
+            let http = hyper::server::conn::http1::Builder::new();
+            // A client that hangs up or fails the handshake ends only its own connection.
+            match acceptor {
+                Some(acceptor) => {
+                    if let Ok(tls) = acceptor.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                    }
+                }
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    match path.as_str() {
+        "/token" => token_endpoint(state, request).await,
+        "/authorize" if request.method() == Method::GET => {
+            let query = request.uri().query().unwrap_or_default().to_owned();
+            authorize::authorize(&mut lock(state), &query)
+        }
+        "/resource" => resource_endpoint(state, request.headers()),
+        _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
+    }
+}
+
+async fn token_endpoint(state: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        let mut response =
+            OAuthError::new("invalid_request", "the token endpoint accepts POST only")
+                .into_response();
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return OAuthError::new("invalid_request", "the request body is too large or broken")
+                .into_response();
+        }
+    };
+    let mut received = ReceivedRequest {
+        headers: received_headers(&parts.headers),
+        parameters: Vec::new(),
+        authenticated_client: None,
+    };
+    let result = {
+        let mut state = lock(state);
+        let result = token::token_grant(&mut state, &parts.headers, &body, &mut received);
+        state.received.push(received);
+        result
+    };
+    match result {
+        Ok(token) => {
+            let mut response = json_response(StatusCode::OK, &token);
+            // Section 5.1: token responses must not be cached.
+            response
+                .headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// RFC 6750 section 3: a bearer-protected resource and its challenges.
+fn resource_endpoint(state: &Shared, headers: &HeaderMap) -> Response<Full<Bytes>> {
+    let challenge = |error: Option<(&str, &str)>| {
+        let mut value = format!("Bearer realm=\"{REALM}\"");
+        if let Some((error, description)) = error {
+            value.push_str(&format!(
+                ", error=\"{error}\", error_description=\"{description}\""
+            ));
+        }
+        let mut response =
+            json_response(StatusCode::UNAUTHORIZED, &json!({"error": "unauthorized"}));
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let Some(token) = presented else {
+        return challenge(None);
+    };
+    let grant = lock(state).access_tokens.get(&token).cloned();
+    match grant {
+        Some(grant) if grant.expires_at > unix_now() => json_response(
+            StatusCode::OK,
+            &json!({"client_id": grant.client_id, "user": grant.user, "scope": grant.scope}),
+        ),
+        Some(_) => challenge(Some(("invalid_token", "the access token expired"))),
+        None => challenge(Some(("invalid_token", "the access token is unknown"))),
+    }
+}
+
+fn received_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            let shown = if name == header::AUTHORIZATION {
+                format!("{} [redacted]", value.split(' ').next().unwrap_or_default())
+            } else {
+                value.into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect()
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// 32 random bytes, base64url: an opaque token.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The operating system's generator does not fail on supported platforms;
+    // a zeroed token would still be unique enough for a test server.
+    let _ = getrandom::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
