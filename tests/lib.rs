@@ -33,12 +33,22 @@ pub fn https_server() -> AuthorizationServer {
 
 /// A harness that trusts the server's CA, if it has one.
 pub fn harness_for(server: &AuthorizationServer) -> Harness {
+    harness_trusting(server.ca_pem())
+}
+
+/// HTTP settings that trust this CA (or the public roots without one).
+pub fn http_settings(ca_pem: Option<&str>) -> HttpSettings {
     let mut settings = HttpSettings::default();
-    if let Some(pem) = server.ca_pem() {
+    if let Some(pem) = ca_pem {
         settings.trusted_cas =
             Some(host_harness::http_client::ca_certificates(pem.as_bytes()).expect("CA PEM"));
     }
-    Harness::new(connector(), &settings)
+    settings
+}
+
+/// A harness that trusts this CA (or the public roots without one).
+pub fn harness_trusting(ca_pem: Option<&str>) -> Harness {
+    Harness::new(connector(), &http_settings(ca_pem))
 }
 
 /// The registered test client with this id.
@@ -115,5 +125,196 @@ impl CannedServer {
     /// Waits for the request and returns its request line and headers.
     pub fn request_head(self) -> String {
         String::from_utf8_lossy(&self.served.join().unwrap_or_default()).into_owned()
+    }
+}
+
+/// A real authorization server written by others: Authlib's, run by
+/// `tests/authlib-server/server.py` on loopback.
+pub mod authlib {
+    use std::io::{BufRead as _, BufReader};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, ChildStdin, Command, Stdio};
+    use std::sync::OnceLock;
+
+    use host_harness::server::LoopbackIdentity;
+    use host_harness::server::registry::{ASSERTION_ISSUER, keys};
+    use serde_json::{Value, json};
+
+    /// The redirect URI registered for the login clients.
+    pub const REDIRECT_URI: &str = "http://127.0.0.1:53682/callback";
+    /// The clients registered with the Authlib server: id, secret, method.
+    pub const CLIENTS: &[(&str, &str, &str)] = &[
+        ("cc-basic", "cc-basic-secret", "client_secret_basic"),
+        ("cc-post", "cc-post-secret", "client_secret_post"),
+        (
+            "tricky:client %+/é",
+            "p@ss:w%rd +/ü 鍵",
+            "client_secret_basic",
+        ),
+        ("public-app", "", "none"),
+        ("jwt-app", "", "private_key_jwt"),
+    ];
+    /// The user the password grant logs in as.
+    pub const USER: (&str, &str) = ("alice", "wonderland");
+
+    /// A running Authlib server; it exits when this process does.
+    pub struct AuthlibServer {
+        base_url: String,
+        ca_pem: Option<String>,
+        _child: Child,
+        _stdin: ChildStdin,
+    }
+
+    impl AuthlibServer {
+        /// The server's base URL.
+        pub fn base_url(&self) -> &str {
+            &self.base_url
+        }
+        /// The token endpoint.
+        pub fn token_url(&self) -> String {
+            format!("{}/token", self.base_url)
+        }
+        /// The authorization endpoint.
+        pub fn authorization_url(&self) -> String {
+            format!("{}/authorize", self.base_url)
+        }
+        /// The CA that signed its certificate, for HTTPS.
+        pub fn ca_pem(&self) -> Option<&str> {
+            self.ca_pem.as_deref()
+        }
+    }
+
+    /// The shared plain-HTTP server.
+    pub fn http() -> &'static AuthlibServer {
+        static SERVER: OnceLock<AuthlibServer> = OnceLock::new();
+        SERVER.get_or_init(|| start(false))
+    }
+
+    /// The shared HTTPS server.
+    pub fn https() -> &'static AuthlibServer {
+        static SERVER: OnceLock<AuthlibServer> = OnceLock::new();
+        SERVER.get_or_init(|| start(true))
+    }
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// A Python with the pinned Authlib: a virtual environment in the
+    /// target directory, created on first use and recreated when the pins
+    /// change.
+    fn python() -> &'static Path {
+        static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+        PYTHON.get_or_init(|| {
+            let requirements = workspace().join("tests/authlib-server/requirements.txt");
+            let pins = std::fs::read_to_string(&requirements).expect("the requirements file");
+            let venv = workspace().join("target/authlib-venv");
+            let marker = venv.join("installed-requirements.txt");
+            let python = venv.join("bin/python");
+            if std::fs::read_to_string(&marker).ok().as_deref() != Some(pins.as_str()) {
+                let run = |command: &mut Command, what: &str| {
+                    let status = command.status().unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert!(status.success(), "{what} failed");
+                };
+                run(
+                    Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
+                    "creating a Python virtual environment for the Authlib server (needs python3 with venv)",
+                );
+                run(
+                    Command::new(&python)
+                        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+                        .arg(&requirements),
+                    "installing the Authlib server's requirements from PyPI",
+                );
+                std::fs::write(&marker, &pins).expect("write the marker");
+            }
+            python
+        })
+    }
+
+    fn public_keys() -> Value {
+        json!([
+            {"kty": "RSA", "kid": "rsa-1", "pem": keys::RSA_PUBLIC},
+            {"kty": "EC", "kid": "ec-1", "pem": keys::EC_PUBLIC},
+        ])
+    }
+
+    fn start(tls: bool) -> AuthlibServer {
+        let dir = std::env::temp_dir().join(format!(
+            "authlib-fixture-{}-{}",
+            std::process::id(),
+            if tls { "https" } else { "http" }
+        ));
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+        let identity = tls.then(|| LoopbackIdentity::generate().expect("a certificate"));
+        let tls_files = identity.as_ref().map(|identity| {
+            let cert = dir.join("cert.pem");
+            let key = dir.join("key.pem");
+            std::fs::write(&cert, &identity.chain_pem).expect("cert");
+            std::fs::write(&key, &identity.key_pem).expect("key");
+            json!({"cert_file": cert, "key_file": key})
+        });
+        let grants = [
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "authorization_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        ];
+        let clients: Vec<Value> = CLIENTS
+            .iter()
+            .map(|(id, secret, method)| {
+                let mut grants: Vec<&str> = grants.to_vec();
+                if *method == "none" {
+                    grants.retain(|g| *g != "client_credentials");
+                    grants.push("implicit");
+                }
+                json!({
+                    "client_id": id,
+                    "client_secret": if secret.is_empty() { Value::Null } else { json!(secret) },
+                    "token_endpoint_auth_method": method,
+                    "grant_types": grants,
+                    "redirect_uris": [REDIRECT_URI],
+                    "scope": "read write offline_access",
+                    "jwks": if *method == "private_key_jwt" { public_keys() } else { Value::Null },
+                })
+            })
+            .collect();
+        let fixture = json!({
+            "port": 0,
+            "tls": tls_files,
+            "exit_with_stdin": true,
+            "clients": clients,
+            "users": [{"username": USER.0, "password": USER.1}, {"username": "bob", "password": "builder"}],
+            "assertion_issuers": [{"issuer": ASSERTION_ISSUER, "jwks": public_keys()}],
+        });
+        let fixture_path = dir.join("fixture.json");
+        std::fs::write(&fixture_path, fixture.to_string()).expect("fixture");
+
+        let mut child = Command::new(python())
+            .arg(workspace().join("tests/authlib-server/server.py"))
+            .arg(&fixture_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the Authlib server starts");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let base_url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("the Authlib server did not start: {line:?}"))
+            .to_owned();
+        AuthlibServer {
+            base_url,
+            ca_pem: identity.map(|identity| identity.ca_pem),
+            _child: child,
+            _stdin: stdin,
+        }
     }
 }

@@ -157,9 +157,15 @@ fn token_summary_over_https_with_the_servers_ca() {
     let output = harness(&["token", "--config", config.path(), "--ca-file", ca.path()]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
-    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert!(lines.contains(&vec!["token_type", "Bearer"]), "{stdout}");
-    assert!(lines.contains(&vec!["access_token", "[redacted]"]), "{stdout}");
+    assert!(
+        lines.contains(&vec!["access_token", "[redacted]"]),
+        "{stdout}"
+    );
 
     let output = harness(&["token", "--config", config.path()]);
     assert_eq!(

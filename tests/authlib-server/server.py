@@ -28,6 +28,7 @@ Endpoints:
 
 import json
 import logging
+import os
 import secrets
 import sys
 import threading
@@ -52,7 +53,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Flask
 from flask import jsonify
 from flask import request
-from joserfc.jwk import KeySet
+from joserfc.jwk import JWKRegistry, KeySet
 from werkzeug.serving import make_server
 
 ACCESS_TOKEN_LIFETIME = 3600
@@ -82,6 +83,15 @@ class User:
         self.password = password
 
 
+def key_set(spec):
+    """A JWK Set, or a list of PEM public keys (each `{"kty": ..., "kid": ..., "pem": ...}`)."""
+    if not spec:
+        return KeySet([])
+    if isinstance(spec, dict):
+        return KeySet.import_key_set(spec)
+    return KeySet([JWKRegistry.import_key(entry["pem"], entry["kty"], {"kid": entry["kid"]}) for entry in spec])
+
+
 class Client(ClientMixin):
     def __init__(self, spec):
         self.client_id = spec["client_id"]
@@ -92,7 +102,7 @@ class Client(ClientMixin):
         self.scope = spec.get("scope") or ""
         # An empty set (not None) so an assertion from a client without keys
         # fails verification as invalid_client instead of crashing.
-        self.jwks = KeySet.import_key_set(spec["jwks"]) if spec.get("jwks") else KeySet([])
+        self.jwks = key_set(spec.get("jwks"))
 
     def get_client_id(self):
         return self.client_id
@@ -194,7 +204,7 @@ class Store:
         self.users = {u["username"]: User(u["username"], u["password"]) for u in fixture.get("users") or []}
         self.first_user = next(iter(self.users.values()), None)
         self.issuers = {
-            i["issuer"]: KeySet.import_key_set(i["jwks"]) for i in fixture.get("assertion_issuers") or []
+            i["issuer"]: key_set(i["jwks"]) for i in fixture.get("assertion_issuers") or []
         }
         self.codes = {}
         self.access_tokens = {}
@@ -415,6 +425,14 @@ def main():
     store.token_url = base_url + "/token"
 
     print(f"LISTENING {base_url}", flush=True)
+    if fixture.get("exit_with_stdin"):
+        # The test process holds our stdin; when it exits, however abruptly,
+        # the pipe closes and the server goes with it instead of lingering.
+        def watch_stdin():
+            sys.stdin.read()
+            os._exit(0)
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
     try:
         httpd.serve_forever()
     except KeyboardInterrupt:

@@ -225,41 +225,67 @@ impl Drop for AuthorizationServer {
 }
 
 /// A CA and a leaf certificate for `localhost`, `127.0.0.1` and `::1`.
+/// A CA and a server certificate it signed for `localhost`, `127.0.0.1`
+/// and `::1`, generated afresh: what a loopback test server presents.
+pub struct LoopbackIdentity {
+    /// The CA certificate clients trust, PEM.
+    pub ca_pem: String,
+    /// The server certificate followed by the CA's, PEM.
+    pub chain_pem: String,
+    /// The server's private key, PKCS#8 PEM.
+    pub key_pem: String,
+    chain_der: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key_der: Vec<u8>,
+}
+
+impl LoopbackIdentity {
+    /// Generates a CA and a server certificate.
+    pub fn generate() -> Result<Self> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+
+        let ca_key = KeyPair::generate().context("failed to generate the CA key")?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "oauth-harness test CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let leaf_key = KeyPair::generate().context("failed to generate the server key")?;
+        let mut leaf_params = CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ])?;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "oauth-harness authorization server");
+        let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            chain_pem: format!("{}{}", leaf_cert.pem(), ca_cert.pem()),
+            key_pem: leaf_key.serialize_pem(),
+            chain_der: vec![leaf_cert.der().clone(), ca_cert.der().clone()],
+            key_der: leaf_key.serialize_der(),
+        })
+    }
+}
+
 fn tls_acceptor() -> Result<(TlsAcceptor, String)> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
-
-    let ca_key = KeyPair::generate().context("failed to generate the CA key")?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "oauth-harness test CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let leaf_key = KeyPair::generate().context("failed to generate the server key")?;
-    let mut leaf_params = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "oauth-harness authorization server");
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer)?;
-
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let identity = LoopbackIdentity::generate()?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(identity.key_der.clone().into());
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
-    .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
+    .with_single_cert(identity.chain_der.clone(), key)
     .context("failed to configure TLS")?;
-    Ok((TlsAcceptor::from(Arc::new(config)), ca_cert.pem()))
+    Ok((TlsAcceptor::from(Arc::new(config)), identity.ca_pem))
 }
 
 async fn accept_loop(

@@ -1,0 +1,306 @@
+//! The built component against a real authorization server written by
+//! others: Authlib, on loopback over HTTP and HTTPS. Every grant and client
+//! authentication method Authlib offers runs through the harness.
+
+use end_to_end::authlib::{self, AuthlibServer, CLIENTS, REDIRECT_URI, USER};
+use end_to_end::{harness_trusting, http_settings};
+use host_harness::component::Failure;
+use host_harness::server::registry::{ASSERTION_ISSUER, keys};
+use host_harness::{HttpClient, ObtainedToken, TokenError, browser};
+use serde_json::{Value, json};
+
+fn servers() -> [&'static AuthlibServer; 2] {
+    [authlib::http(), authlib::https()]
+}
+
+/// A configuration for a registered client with its authentication.
+fn config(server: &AuthlibServer, grant: &str, client_id: &str, assertion_alg: &str) -> Value {
+    let (_, secret, method) = CLIENTS
+        .iter()
+        .find(|(id, _, _)| *id == client_id)
+        .expect("a registered client");
+    let mut config =
+        json!({"grant_type": grant, "token_url": server.token_url(), "client_id": client_id});
+    match *method {
+        "client_secret_basic" => config["client_secret"] = json!(secret),
+        "client_secret_post" => {
+            config["client_auth"] = json!("body");
+            config["client_secret"] = json!(secret);
+        }
+        "none" => config["client_auth"] = json!("none"),
+        _ => {
+            config["client_auth"] = json!("private_key_jwt");
+            let (key, kid) = if assertion_alg == "ES256" {
+                (keys::EC_PRIVATE, "ec-1")
+            } else {
+                (keys::RSA_PRIVATE, "rsa-1")
+            };
+            config["client_assertion"] =
+                json!({"header": {"alg": assertion_alg, "kid": kid}, "private_key": key});
+        }
+    }
+    config
+}
+
+/// What a failure message may say about a configuration: never its keys
+/// or secrets.
+fn describe(server: &AuthlibServer, config: &Value) -> String {
+    format!(
+        "{} {} as {} ({})",
+        server.base_url(),
+        config["grant_type"],
+        config["client_id"],
+        config["client_auth"]
+    )
+}
+
+fn obtain(server: &AuthlibServer, config: &Value) -> ObtainedToken {
+    harness_trusting(server.ca_pem())
+        .obtain_token(&config.to_string())
+        .unwrap_or_else(|e| panic!("{}: {e}", describe(server, config)))
+}
+
+/// Asks the server's protected resource who the token is for.
+fn resource_user(server: &AuthlibServer, token: &ObtainedToken) -> Value {
+    let http = HttpClient::new(&http_settings(server.ca_pem()));
+    let response = http
+        .send(&host_harness::component::Request {
+            method: "GET".into(),
+            url: format!("{}/resource", server.base_url()),
+            headers: vec![(
+                "Authorization".into(),
+                format!("Bearer {}", token.access_token.expose()),
+            )],
+            body: Vec::new(),
+        })
+        .expect("the resource answers");
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    serde_json::from_slice(&response.body).expect("JSON")
+}
+
+/// Authlib's client_credentials is for confidential clients only.
+const CONFIDENTIAL: &[(&str, &str)] = &[
+    ("cc-basic", ""),
+    ("cc-post", ""),
+    ("tricky:client %+/é", ""),
+    ("jwt-app", "RS256"),
+    ("jwt-app", "ES256"),
+];
+
+#[test]
+fn client_credentials_with_every_confidential_client_authentication() {
+    for server in servers() {
+        for (client_id, alg) in CONFIDENTIAL {
+            let mut config = config(server, "client_credentials", client_id, alg);
+            config["scope"] = json!("read");
+            let token = obtain(server, &config);
+            assert_eq!(token.token_type, "Bearer");
+            assert_eq!(token.scope.as_deref(), Some("read"));
+            assert!(token.expires_at.is_some());
+            assert_eq!(resource_user(server, &token)["client_id"], *client_id);
+        }
+    }
+}
+
+#[test]
+fn password_grant_with_every_client_authentication() {
+    for server in servers() {
+        for (client_id, alg) in [
+            ("cc-basic", ""),
+            ("cc-post", ""),
+            ("public-app", ""),
+            ("jwt-app", "RS256"),
+        ] {
+            let mut config = config(server, "password", client_id, alg);
+            config["username"] = json!(USER.0);
+            config["password"] = json!(USER.1);
+            let token = obtain(server, &config);
+            assert_eq!(resource_user(server, &token)["user"], USER.0);
+            assert!(token.refresh_token.is_some(), "{client_id} may refresh");
+        }
+    }
+}
+
+#[test]
+fn refresh_tokens_rotate_and_the_spent_one_is_refused() {
+    for server in servers() {
+        for (client_id, alg) in [
+            ("cc-basic", ""),
+            ("cc-post", ""),
+            ("public-app", ""),
+            ("jwt-app", "ES256"),
+        ] {
+            let mut password = config(server, "password", client_id, alg);
+            password["username"] = json!(USER.0);
+            password["password"] = json!(USER.1);
+            let first = obtain(server, &password)
+                .refresh_token
+                .expect("a refresh token");
+
+            let mut refresh = config(server, "refresh_token", client_id, alg);
+            refresh["refresh_token"] = json!(first.expose());
+            let token = obtain(server, &refresh);
+            assert!(
+                token.refresh_token_rotated,
+                "Authlib rotates (as configured)"
+            );
+            let second = token.refresh_token.expect("the token to keep");
+            assert_ne!(second.expose(), first.expose());
+
+            match harness_trusting(server.ca_pem()).obtain_token(&refresh.to_string()) {
+                Err(TokenError::Connector(Failure::Rejected(e))) => {
+                    assert_eq!(e.error, "invalid_grant")
+                }
+                other => panic!("the spent refresh token should be refused: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn jwt_bearer_with_rs256_and_es256_assertions() {
+    for server in servers() {
+        for (client_id, alg, assertion_alg, key) in [
+            ("cc-basic", "", "RS256", keys::RSA_PRIVATE),
+            ("public-app", "", "ES256", keys::EC_PRIVATE),
+            ("jwt-app", "ES256", "RS256", keys::RSA_ENCRYPTED),
+        ] {
+            let mut config = config(server, "jwt_bearer", client_id, alg);
+            let kid = if assertion_alg == "ES256" {
+                "ec-1"
+            } else {
+                "rsa-1"
+            };
+            config["jwt"] = json!({
+                "header": {"alg": assertion_alg, "typ": "JWT", "kid": kid},
+                "issuer": ASSERTION_ISSUER,
+                "subject": USER.0,
+                "private_key": key,
+                "private_key_password": keys::RSA_ENCRYPTED_PASSWORD,
+            });
+            if key != keys::RSA_ENCRYPTED {
+                config["jwt"]
+                    .as_object_mut()
+                    .map(|jwt| jwt.remove("private_key_password"));
+            }
+            let token = obtain(server, &config);
+            let seen = resource_user(server, &token);
+            assert_eq!(
+                (seen["client_id"].as_str(), seen["user"].as_str()),
+                (Some(client_id), Some(USER.0))
+            );
+        }
+    }
+}
+
+fn login(server: &AuthlibServer, config: &Value) -> ObtainedToken {
+    let harness = harness_trusting(server.ca_pem());
+    let config = config.to_string();
+    let authorization = harness
+        .authorization(&config, None, None)
+        .expect("an authorization URL");
+    let http = HttpClient::new(&http_settings(server.ca_pem()));
+    let redirect = browser::follow_authorization(&http, &authorization.url).expect("a redirect");
+    let result = if config.contains("\"implicit\"") {
+        harness.implicit_token(&config, &redirect, &authorization.state)
+    } else {
+        harness.exchange_code(
+            &config,
+            &redirect,
+            &authorization.state,
+            authorization.code_verifier.as_deref(),
+        )
+    };
+    result.unwrap_or_else(|e| {
+        panic!(
+            "login {}: {e}",
+            describe(server, &serde_json::from_str(&config).unwrap_or_default())
+        )
+    })
+}
+
+#[test]
+fn authorization_code_with_pkce_and_every_client_authentication() {
+    for server in servers() {
+        for (client_id, alg, pkce) in [
+            ("public-app", "", "S256"),
+            ("cc-basic", "", "S256"),
+            ("cc-post", "", "plain"),
+            ("jwt-app", "RS256", "none"),
+        ] {
+            let mut config = config(server, "authorization_code", client_id, alg);
+            config["authorization_url"] = json!(server.authorization_url());
+            config["redirect_uri"] = json!(REDIRECT_URI);
+            config["scope"] = json!("read");
+            config["pkce"] = json!(pkce);
+            config["request_refresh_token"] = json!(true);
+            config["login_hint"] = json!("bob");
+            let token = login(server, &config);
+            assert_eq!(token.scope.as_deref(), Some("read offline_access"));
+            assert!(token.refresh_token.is_some());
+            assert_eq!(resource_user(server, &token)["user"], "bob");
+        }
+    }
+}
+
+#[test]
+fn implicit_grant_reads_the_token_from_the_fragment() {
+    for server in servers() {
+        let mut config = config(server, "implicit", "public-app", "");
+        config["authorization_url"] = json!(server.authorization_url());
+        config["redirect_uri"] = json!(REDIRECT_URI);
+        config["scope"] = json!("read");
+        let token = login(server, &config);
+        assert_eq!(resource_user(server, &token)["client_id"], "public-app");
+    }
+}
+
+#[test]
+fn a_wrong_secret_gets_authlibs_invalid_client() {
+    let server = authlib::http();
+    for client_id in ["cc-basic", "cc-post"] {
+        let mut config = config(server, "client_credentials", client_id, "");
+        config["client_secret"] = json!("wrong");
+        match harness_trusting(None).obtain_token(&config.to_string()) {
+            Err(TokenError::Connector(Failure::Rejected(e))) => {
+                assert_eq!((e.error.as_str(), e.status), ("invalid_client", Some(401)));
+            }
+            other => panic!("expected invalid_client, got {other:?}"),
+        }
+    }
+}
+
+/// Authlib answers a wrong user password with `invalid_request` where RFC
+/// 6749 section 5.2 says `invalid_grant`; the connector reports the
+/// server's code as it is rather than guessing.
+#[test]
+fn authlib_reports_a_wrong_password_as_invalid_request() {
+    let server = authlib::http();
+    let mut config = config(server, "password", "cc-basic", "");
+    config["username"] = json!(USER.0);
+    config["password"] = json!("not-the-password");
+    match harness_trusting(None).obtain_token(&config.to_string()) {
+        Err(TokenError::Connector(Failure::Rejected(e))) => {
+            assert_eq!(e.error, "invalid_request");
+            assert_eq!(e.status, Some(400));
+        }
+        other => panic!("expected the server's error, got {other:?}"),
+    }
+}
+
+/// Authlib accepts only RS256, ES256 and HS256 client assertions; a PS256
+/// one is refused, and the configuration's `alg` is what to change.
+#[test]
+fn authlib_refuses_ps256_client_assertions() {
+    let server = authlib::http();
+    let config = config(server, "client_credentials", "jwt-app", "PS256");
+    match harness_trusting(None).obtain_token(&config.to_string()) {
+        Err(TokenError::Connector(Failure::Rejected(e))) => assert_eq!(e.error, "invalid_client"),
+        other => panic!("expected invalid_client, got {other:?}"),
+    }
+}
