@@ -365,3 +365,268 @@ fn an_oversized_response_is_refused() {
         other => panic!("expected the size limit, got {other:?}"),
     }
 }
+
+mod every_grant {
+    use super::*;
+    use end_to_end::{connector, http_settings};
+    use host_harness::component::{Context, Request};
+    use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, keys};
+    use host_harness::{AuthorizationServer, HttpClient, browser};
+
+    /// A key the server has never seen.
+    const UNREGISTERED_KEY: &str = include_str!("../connector/testdata/rsa-pkcs8.pem");
+
+    fn resource(server: &AuthorizationServer, token: &host_harness::ObtainedToken) -> Value {
+        let http = HttpClient::new(&http_settings(server.ca_pem()));
+        let response = http
+            .send(&Request {
+                method: "GET".into(),
+                url: server.resource_url(),
+                headers: vec![(
+                    "Authorization".into(),
+                    format!("Bearer {}", token.access_token.expose()),
+                )],
+                body: Vec::new(),
+            })
+            .expect("the resource answers");
+        assert_eq!(response.status, 200);
+        serde_json::from_slice(&response.body).expect("JSON")
+    }
+
+    fn jwt_bearer(server: &AuthorizationServer, alg: &str, key: &str) -> Value {
+        let mut config = client_credentials(server, "demo-basic", "basic");
+        config["grant_type"] = json!("jwt_bearer");
+        config["jwt"] = json!({"header": {"alg": alg}, "issuer": ASSERTION_ISSUER, "subject": "bob", "private_key": key});
+        config
+    }
+
+    #[test]
+    fn password_grant_logs_the_user_in_and_refuses_a_wrong_password() {
+        let server = http_server();
+        let mut config = client_credentials(&server, "demo-post", "body");
+        config["grant_type"] = json!("password");
+        config["username"] = json!("alice");
+        config["password"] = json!("wonderland");
+        let token = harness_for(&server)
+            .obtain_token(&config.to_string())
+            .expect("a token");
+        assert_eq!(resource(&server, &token)["user"], "alice");
+        assert!(token.refresh_token.is_some());
+
+        config["password"] = json!("wrong");
+        assert_eq!(
+            rejected(harness_for(&server).obtain_token(&config.to_string())).error,
+            "invalid_grant"
+        );
+    }
+
+    #[test]
+    fn jwt_bearer_assertions_of_every_key_type_are_verified_by_the_server() {
+        let server = https_server();
+        for (alg, key) in [
+            ("RS256", keys::RSA_PRIVATE),
+            ("RS384", keys::RSA_PRIVATE),
+            ("PS512", keys::RSA_PRIVATE),
+            ("ES256", keys::EC_PRIVATE),
+            ("EdDSA", keys::ED25519_PRIVATE),
+        ] {
+            let token = harness_for(&server)
+                .obtain_token(&jwt_bearer(&server, alg, key).to_string())
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(resource(&server, &token)["user"], "bob", "{alg}");
+        }
+    }
+
+    #[test]
+    fn the_server_refuses_foreign_keys_wrong_audiences_expired_and_replayed_assertions() {
+        let server = http_server();
+        let harness = harness_for(&server);
+        let refused = |config: &Value| rejected(harness.obtain_token(&config.to_string())).error;
+
+        assert_eq!(
+            refused(&jwt_bearer(&server, "RS256", UNREGISTERED_KEY)),
+            "invalid_grant"
+        );
+        let mut other_audience = jwt_bearer(&server, "RS256", keys::RSA_PRIVATE);
+        other_audience["jwt"]["audience"] = json!("https://elsewhere.example/token");
+        assert_eq!(refused(&other_audience), "invalid_grant");
+
+        // The same request twice: the second assertion repeats the `jti`.
+        let config = jwt_bearer(&server, "ES256", keys::EC_PRIVATE).to_string();
+        let cx = Context {
+            now: host_harness::harness::unix_now(),
+            nonce: vec![42; 32],
+        };
+        let request = connector()
+            .token_request(&config, &cx)
+            .expect("no trap")
+            .expect("a request");
+        let http = HttpClient::new(&http_settings(None));
+        assert_eq!(http.send(&request).expect("a response").status, 200);
+        let replay = http.send(&request).expect("a response");
+        assert_eq!(replay.status, 400);
+        assert!(String::from_utf8_lossy(&replay.body).contains("used before"));
+
+        // An assertion signed an hour ago with a one-minute lifetime.
+        let mut expired = jwt_bearer(&server, "RS256", keys::RSA_PRIVATE);
+        expired["jwt"]["lifetime_secs"] = json!(60);
+        let cx = Context {
+            now: host_harness::harness::unix_now() - 3600,
+            nonce: vec![7; 32],
+        };
+        let request = connector()
+            .token_request(&expired.to_string(), &cx)
+            .expect("no trap")
+            .expect("a request");
+        let response = http.send(&request).expect("a response");
+        assert_eq!(response.status, 400);
+        assert!(String::from_utf8_lossy(&response.body).contains("invalid_grant"));
+    }
+
+    #[test]
+    fn private_key_jwt_clients_authenticate_with_registered_keys_only() {
+        let server = http_server();
+        let mut config = json!({
+            "grant_type": "client_credentials",
+            "token_url": server.token_url(),
+            "client_id": "demo-jwt",
+            "client_auth": "private_key_jwt",
+            "client_assertion": {"header": {"alg": "ES256"}, "private_key": keys::EC_PRIVATE},
+        });
+        let token = harness_for(&server)
+            .obtain_token(&config.to_string())
+            .expect("a token");
+        assert_eq!(resource(&server, &token)["client_id"], "demo-jwt");
+        let received = &server.received_requests()[0];
+        assert_eq!(header(&received.headers, "authorization"), None);
+        assert!(
+            received
+                .parameters
+                .contains(&("client_assertion".into(), "[redacted]".into()))
+        );
+
+        config["client_assertion"]["private_key"] = json!(UNREGISTERED_KEY);
+        config["client_assertion"]["header"]["alg"] = json!("RS256");
+        let error = rejected(harness_for(&server).obtain_token(&config.to_string()));
+        assert_eq!(
+            (error.error.as_str(), error.status),
+            ("invalid_client", Some(401))
+        );
+    }
+
+    fn login_config(server: &AuthorizationServer, client_id: &str, client_auth: &str) -> Value {
+        let mut config = client_credentials(server, client_id, client_auth);
+        if client_auth == "none" {
+            config.as_object_mut().map(|c| c.remove("client_secret"));
+        }
+        config["grant_type"] = json!("authorization_code");
+        config["authorization_url"] = json!(server.authorization_url());
+        config["redirect_uri"] = json!(REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:40000"));
+        config
+    }
+
+    #[test]
+    fn authorization_code_with_pkce_over_https() {
+        let server = https_server();
+        let mut config = login_config(&server, "demo-public", "none");
+        config["scope"] = json!("read");
+        config["request_refresh_token"] = json!(true);
+        config["login_hint"] = json!("bob");
+        let config = config.to_string();
+        let harness = harness_for(&server);
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let http = HttpClient::new(&http_settings(server.ca_pem()));
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        let token = harness
+            .exchange_code(
+                &config,
+                &redirect,
+                &login.state,
+                login.code_verifier.as_deref(),
+            )
+            .expect("a token");
+        assert_eq!(token.scope.as_deref(), Some("read offline_access"));
+        assert!(
+            token.refresh_token.is_some(),
+            "offline_access brings a refresh token"
+        );
+        assert_eq!(resource(&server, &token)["user"], "bob");
+
+        // The code is spent.
+        let again = harness.exchange_code(
+            &config,
+            &redirect,
+            &login.state,
+            login.code_verifier.as_deref(),
+        );
+        assert_eq!(rejected(again).error, "invalid_grant");
+    }
+
+    #[test]
+    fn a_wrong_verifier_a_forged_state_and_a_missing_challenge_all_fail() {
+        let server = http_server();
+        let harness = harness_for(&server);
+        let http = HttpClient::new(&http_settings(None));
+        let config = login_config(&server, "demo-basic", "basic").to_string();
+
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        let wrong_verifier = "w".repeat(43);
+        let error = rejected(harness.exchange_code(
+            &config,
+            &redirect,
+            &login.state,
+            Some(&wrong_verifier),
+        ));
+        assert_eq!(
+            error.error, "invalid_grant",
+            "the server checks the verifier"
+        );
+
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        match harness.exchange_code(
+            &config,
+            &redirect,
+            "another-login",
+            login.code_verifier.as_deref(),
+        ) {
+            Err(TokenError::Connector(Failure::BadRedirect(message))) => {
+                assert!(message.contains("state"))
+            }
+            other => panic!("a forged state must be refused: {other:?}"),
+        }
+
+        let mut without_pkce: Value =
+            serde_json::from_str(&login_config(&server, "demo-public", "none").to_string())
+                .expect("JSON");
+        without_pkce["pkce"] = json!("none");
+        let config = without_pkce.to_string();
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        match harness.exchange_code(&config, &redirect, &login.state, None) {
+            Err(TokenError::Connector(Failure::Rejected(e))) => {
+                assert_eq!((e.error.as_str(), e.status), ("invalid_request", None));
+            }
+            other => panic!("a public client without PKCE must be refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn implicit_grant_token_comes_from_the_redirect() {
+        let server = http_server();
+        let mut config = login_config(&server, "demo-public", "none");
+        config["grant_type"] = json!("implicit");
+        config.as_object_mut().map(|c| c.remove("token_url"));
+        let config = config.to_string();
+        let harness = harness_for(&server);
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let http = HttpClient::new(&http_settings(None));
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        assert!(redirect.contains('#'), "{redirect}");
+        let token = harness
+            .implicit_token(&config, &redirect, &login.state)
+            .expect("a token");
+        assert!(server.is_active(token.access_token.expose()));
+    }
+}

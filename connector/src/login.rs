@@ -240,3 +240,187 @@ fn new_verifier(nonce: &[u8]) -> Result<String, Failure> {
         .finalize();
     Ok(URL_SAFE_NO_PAD.encode(digest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(extra: Value) -> Config {
+        let mut doc = json!({
+            "grant_type": "authorization_code",
+            "token_url": "https://as.example.com/token",
+            "authorization_url": "https://as.example.com/authorize?tenant=t1",
+            "redirect_uri": "http://127.0.0.1:53682/callback",
+            "client_id": "app",
+            "client_auth": "none",
+        });
+        for (k, v) in extra.as_object().expect("object") {
+            doc[k] = v.clone();
+        }
+        Config::parse(&doc.to_string()).expect("valid")
+    }
+
+    fn cx() -> Context {
+        Context {
+            now: 0,
+            nonce: (0u8..32).collect(),
+        }
+    }
+
+    fn query(url: &str) -> Vec<(String, String)> {
+        Url::parse(url)
+            .expect("url")
+            .query_pairs()
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn the_authorization_url_carries_every_parameter_in_order() {
+        let config = config(json!({
+            "scope": "read",
+            "request_refresh_token": true,
+            "prompt": "login consent",
+            "login_hint": "alice@example.com",
+            "extra_authorization_params": {"ui_locales": "de"},
+        }));
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let login = authorization_url(&config, &cx(), Some("xyz"), Some(verifier)).expect("a URL");
+        assert!(
+            login
+                .url
+                .starts_with("https://as.example.com/authorize?tenant=t1&"),
+            "{}",
+            login.url
+        );
+        assert_eq!(
+            query(&login.url),
+            [
+                ("tenant", "t1"),
+                ("response_type", "code"),
+                ("client_id", "app"),
+                ("redirect_uri", "http://127.0.0.1:53682/callback"),
+                ("scope", "read offline_access"),
+                ("state", "xyz"),
+                // RFC 7636 appendix B.
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+                ),
+                ("code_challenge_method", "S256"),
+                ("prompt", "login consent"),
+                ("login_hint", "alice@example.com"),
+                ("ui_locales", "de"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert_eq!(
+            (login.state.as_str(), login.code_verifier.as_deref()),
+            ("xyz", Some(verifier))
+        );
+    }
+
+    #[test]
+    fn state_and_verifier_come_from_the_nonce_and_differ_between_logins() {
+        let config = config(json!({}));
+        let first = authorization_url(&config, &cx(), None, None).expect("a URL");
+        let verifier = first.code_verifier.clone().expect("PKCE is on by default");
+        assert_eq!(verifier.len(), 43);
+        assert_ne!(first.state, verifier);
+        let other = Context {
+            now: 0,
+            nonce: vec![9; 32],
+        };
+        let second = authorization_url(&config, &other, None, None).expect("a URL");
+        assert_ne!(first.state, second.state);
+        assert_ne!(first.code_verifier, second.code_verifier);
+        assert!(
+            authorization_url(&config, &Context::default(), None, None).is_err(),
+            "no entropy, no login"
+        );
+        assert!(authorization_url(&config, &cx(), None, Some("short")).is_err());
+    }
+
+    #[test]
+    fn plain_and_disabled_pkce() {
+        let plain =
+            authorization_url(&config(json!({"pkce": "plain"})), &cx(), None, None).expect("a URL");
+        let verifier = plain.code_verifier.clone().expect("a verifier");
+        let pairs = query(&plain.url);
+        assert!(pairs.contains(&("code_challenge".into(), verifier)));
+        assert!(pairs.contains(&("code_challenge_method".into(), "plain".into())));
+        let off =
+            authorization_url(&config(json!({"pkce": "none"})), &cx(), None, None).expect("a URL");
+        assert!(off.code_verifier.is_none());
+        assert!(!off.url.contains("code_challenge"));
+    }
+
+    #[test]
+    fn the_redirect_gives_the_code_only_with_the_right_state_and_place() {
+        let config = config(json!({}));
+        let code = read_redirect(
+            &config,
+            "http://127.0.0.1:53682/callback?code=c1&state=s1",
+            "s1",
+        )
+        .expect("a code");
+        assert_eq!(code, "c1");
+        for (url, expected) in [
+            (
+                "http://127.0.0.1:53682/callback?code=c1&state=other",
+                "does not match",
+            ),
+            ("http://127.0.0.1:53682/callback?code=c1", "no `state`"),
+            ("http://127.0.0.1:53682/callback?state=s1", "no `code`"),
+            (
+                "http://127.0.0.1:9999/callback?code=c1&state=s1",
+                "not to the configured redirect_uri",
+            ),
+            (
+                "https://evil.example/callback?code=c1&state=s1",
+                "not to the configured redirect_uri",
+            ),
+            ("not a url", "not an absolute URL"),
+        ] {
+            match read_redirect(&config, url, "s1") {
+                Err(Failure::BadRedirect(message)) => {
+                    assert!(message.contains(expected), "{url}: {message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_redirect_is_the_servers_refusal() {
+        let config = config(json!({}));
+        let url = "http://127.0.0.1:53682/callback?error=access_denied&error_description=user+said+no&state=s1";
+        match read_redirect(&config, url, "s1") {
+            Err(Failure::Rejected(e)) => {
+                assert_eq!(e.error, "access_denied");
+                assert_eq!(e.error_description.as_deref(), Some("user said no"));
+                assert_eq!(e.status, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_implicit_token_is_read_from_the_fragment() {
+        let config = config(json!({"grant_type": "implicit"}));
+        let url = "http://127.0.0.1:53682/callback#access_token=at1&token_type=Bearer&expires_in=60&scope=read&state=s1";
+        let token = read_implicit_redirect(&config, url, "s1", 100).expect("a token");
+        assert_eq!(token.access_token.expose(), "at1");
+        assert_eq!(token.expires_at, Some(160));
+        assert!(token.extra.is_empty(), "state is not a token member");
+        let forged = "http://127.0.0.1:53682/callback#access_token=at1&token_type=Bearer&state=s2";
+        assert!(matches!(
+            read_implicit_redirect(&config, forged, "s1", 100),
+            Err(Failure::BadRedirect(_))
+        ));
+        let login = authorization_url(&config, &cx(), None, None).expect("a URL");
+        assert!(query(&login.url).contains(&("response_type".into(), "token".into())));
+        assert!(login.code_verifier.is_none());
+    }
+}
