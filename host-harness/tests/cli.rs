@@ -235,3 +235,195 @@ fn serve_prints_its_url_and_test_clients() {
     let pem = std::fs::read_to_string(&ca_out).expect("the CA was written");
     assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
 }
+
+fn login_config(server: &AuthorizationServer, redirect_uri: &str) -> TempFile {
+    let config = json!({
+        "grant_type": "authorization_code",
+        "token_url": server.token_url(),
+        "authorization_url": server.authorization_url(),
+        "redirect_uri": redirect_uri,
+        "client_id": "demo-public",
+        "client_auth": "none",
+        "scope": "read",
+        "request_refresh_token": true,
+    });
+    TempFile::new("login.json", &config.to_string())
+}
+
+fn field(stdout: &str, name: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(name).map(|rest| rest.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no `{name}` in {stdout}"))
+}
+
+#[test]
+fn authorize_url_with_fixed_values_is_reproducible_and_exchange_finishes_the_login() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let config = login_config(&server, "http://127.0.0.1:45678/callback");
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let args = [
+        "authorize-url",
+        "--config",
+        config.path(),
+        "--state",
+        "fixed-state",
+        "--code-verifier",
+        verifier,
+    ];
+    let first = text(&harness(&args).stdout);
+    assert_eq!(
+        first,
+        text(&harness(&args).stdout),
+        "fixed values give the same URL"
+    );
+    let url = field(&first, "url");
+    assert!(
+        url.contains("code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        "{url}"
+    );
+    assert_eq!(field(&first, "state"), "fixed-state");
+
+    // The browser's part: the server approves at once and redirects.
+    let http = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
+    let redirect = host_harness::browser::follow_authorization(&http, &url).expect("a redirect");
+    let output = harness(&[
+        "exchange",
+        "--config",
+        config.path(),
+        "--redirect-url",
+        &redirect,
+        "--state",
+        "fixed-state",
+        "--code-verifier",
+        verifier,
+        "--json",
+        "--show-secrets",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(server.is_active(token["access_token"].as_str().expect("a token")));
+    assert_eq!(token["scope"], "read offline_access");
+
+    let output = harness(&[
+        "exchange",
+        "--config",
+        config.path(),
+        "--redirect-url",
+        &redirect,
+        "--state",
+        "another-state",
+        "--code-verifier",
+        verifier,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("state"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn login_receives_the_redirect_on_a_loopback_port() {
+    use std::io::{BufRead as _, BufReader};
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    // No port: the command picks a free one and puts it in the redirect URI.
+    let config = login_config(&server, "http://127.0.0.1/callback");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["login", "--config", config.path(), "--json", "--wait", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("login starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("a line") > 0,
+            "login printed no URL"
+        );
+        if line.starts_with("http") {
+            break line.trim().to_owned();
+        }
+    };
+    // A browser follows the redirect to the listening command.
+    let http = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
+    let redirect = host_harness::browser::follow_authorization(&http, &url).expect("a redirect");
+    let page = http
+        .send(&host_harness::component::Request {
+            method: "GET".into(),
+            url: redirect,
+            headers: vec![],
+            body: vec![],
+        })
+        .expect("the command answers the browser");
+    assert!(String::from_utf8_lossy(&page.body).contains("Login complete"));
+
+    let output = child.wait_with_output().expect("login ends");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut printed).expect("the rest");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token: Value = serde_json::from_str(&printed).expect("JSON");
+    assert_eq!(token["access_token"], "[redacted]");
+    assert_eq!(token["refresh_token"], "[redacted]");
+}
+
+#[test]
+fn token_save_keeps_the_rotated_refresh_token_for_the_next_run() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let first = server.issue_refresh_token("demo-basic", Some("read"));
+    let config = json!({
+        "token_url": server.token_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+        "refresh_token": first,
+    });
+    let file = TempFile::new("refresh.json", &config.to_string());
+
+    let output = harness(&[
+        "token",
+        "--config",
+        file.path(),
+        "--save",
+        file.path(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(token["refresh_token_rotated"], true);
+    assert_eq!(token["refresh_token"], "[redacted]");
+
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(file.path()).expect("saved")).expect("JSON");
+    assert_ne!(
+        saved["refresh_token"],
+        json!(first),
+        "the rotated token replaced the spent one"
+    );
+    assert_eq!(
+        saved["client_id"], "demo-basic",
+        "the rest of the configuration is kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(file.path())
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&file.dir).expect("dir").collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+
+    // The next run uses the saved token, and rotates again.
+    let output = harness(&["token", "--config", file.path(), "--save", file.path()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // The spent token no longer works.
+    let spent = TempFile::new("spent.json", &config.to_string());
+    let output = harness(&["token", "--config", spent.path()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("invalid_grant"));
+}
