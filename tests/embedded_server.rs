@@ -538,7 +538,7 @@ mod every_grant {
         let http = HttpClient::new(&http_settings(server.ca_pem()));
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         let token = harness
-            .exchange_code(
+            .finish_login(
                 &config,
                 &redirect,
                 &login.state,
@@ -553,7 +553,7 @@ mod every_grant {
         assert_eq!(resource(&server, &token)["user"], "bob");
 
         // The code is spent.
-        let again = harness.exchange_code(
+        let again = harness.finish_login(
             &config,
             &redirect,
             &login.state,
@@ -572,12 +572,8 @@ mod every_grant {
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         let wrong_verifier = "w".repeat(43);
-        let error = rejected(harness.exchange_code(
-            &config,
-            &redirect,
-            &login.state,
-            Some(&wrong_verifier),
-        ));
+        let error =
+            rejected(harness.finish_login(&config, &redirect, &login.state, Some(&wrong_verifier)));
         assert_eq!(
             error.error, "invalid_grant",
             "the server checks the verifier"
@@ -585,7 +581,7 @@ mod every_grant {
 
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
-        match harness.exchange_code(
+        match harness.finish_login(
             &config,
             &redirect,
             "another-login",
@@ -604,7 +600,7 @@ mod every_grant {
         let config = without_pkce.to_string();
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
-        match harness.exchange_code(&config, &redirect, &login.state, None) {
+        match harness.finish_login(&config, &redirect, &login.state, None) {
             Err(TokenError::Connector(Failure::Rejected(e))) => {
                 assert_eq!((e.error.as_str(), e.status), ("invalid_request", None));
             }
@@ -625,8 +621,116 @@ mod every_grant {
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         assert!(redirect.contains('#'), "{redirect}");
         let token = harness
-            .implicit_token(&config, &redirect, &login.state)
+            .finish_login(&config, &redirect, &login.state, None)
             .expect("a token");
         assert!(server.is_active(token.access_token.expose()));
+    }
+
+    /// The configuration of a registered client with its own method.
+    fn client_config(server: &AuthorizationServer, grant: &str, client_id: &str) -> Value {
+        let registered = end_to_end::client(client_id);
+        let mut config = json!({
+            "grant_type": grant,
+            "token_url": server.token_url(),
+            "client_id": client_id,
+            "client_auth": registered.auth.client_auth(),
+        });
+        if !registered.client_secret.is_empty() {
+            config["client_secret"] = json!(registered.client_secret);
+        }
+        if registered.auth.client_auth() == "private_key_jwt" {
+            config["client_assertion"] =
+                json!({"header": {"alg": "EdDSA"}, "private_key": keys::ED25519_PRIVATE});
+        }
+        config
+    }
+
+    /// Every grant with every client authentication the README's support
+    /// matrix names, over HTTP and HTTPS, each token checked with the server.
+    #[test]
+    fn the_support_matrix_holds_over_http_and_https() {
+        const CLIENTS: [&str; 4] = ["demo-basic", "demo-post", "demo-public", "demo-jwt"];
+        for server in [http_server(), https_server()] {
+            let harness = harness_for(&server);
+            let http = HttpClient::new(&http_settings(server.ca_pem()));
+            let check = |token: &host_harness::ObtainedToken, what: &str| {
+                assert!(
+                    server.is_active(token.access_token.expose()),
+                    "{what}: the server does not know the token"
+                );
+            };
+            for client_id in CLIENTS {
+                let public = client_id == "demo-public";
+
+                let config = client_config(&server, "client_credentials", client_id);
+                match harness.obtain_token(&config.to_string()) {
+                    Ok(token) if !public => check(&token, client_id),
+                    Err(TokenError::Connector(Failure::Rejected(e))) if public => {
+                        assert_eq!(
+                            e.error, "unauthorized_client",
+                            "RFC 6749 section 4.4 is for confidential clients"
+                        );
+                    }
+                    other => panic!("client_credentials for {client_id}: {other:?}"),
+                }
+
+                let spent = server.issue_refresh_token(client_id, Some("read"));
+                let mut config = client_config(&server, "refresh_token", client_id);
+                config["refresh_token"] = json!(spent);
+                let token = harness
+                    .obtain_token(&config.to_string())
+                    .expect("a refreshed token");
+                check(&token, "refresh_token");
+                assert_eq!(
+                    rejected(harness.obtain_token(&config.to_string())).error,
+                    "invalid_grant",
+                    "{client_id}: the server spent the presented refresh token"
+                );
+
+                if !public {
+                    let mut config = client_config(&server, "password", client_id);
+                    config["username"] = json!("alice");
+                    config["password"] = json!("wonderland");
+                    check(
+                        &harness.obtain_token(&config.to_string()).expect("a token"),
+                        "password",
+                    );
+                }
+
+                let mut config = client_config(&server, "jwt_bearer", client_id);
+                config["jwt"] = json!({"header": {"alg": "ES256"}, "issuer": ASSERTION_ISSUER, "subject": "alice",
+                                       "private_key": keys::EC_PRIVATE});
+                check(
+                    &harness.obtain_token(&config.to_string()).expect("a token"),
+                    "jwt_bearer",
+                );
+
+                let pkce_methods: &[&str] = if public {
+                    &["S256", "plain"]
+                } else {
+                    &["S256", "plain", "none"]
+                };
+                for pkce in pkce_methods {
+                    let mut config = client_config(&server, "authorization_code", client_id);
+                    config["authorization_url"] = json!(server.authorization_url());
+                    config["redirect_uri"] =
+                        json!(REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:40001"));
+                    config["pkce"] = json!(pkce);
+                    let config = config.to_string();
+                    let login = harness.authorization(&config, None, None).expect("a URL");
+                    let redirect =
+                        browser::follow_authorization(&http, &login.url).expect("a redirect");
+                    let token = harness
+                        .finish_login(
+                            &config,
+                            &redirect,
+                            &login.state,
+                            login.code_verifier.as_deref(),
+                        )
+                        .unwrap_or_else(|e| panic!("{client_id} with PKCE {pkce}: {e}"));
+                    check(&token, "authorization_code");
+                }
+            }
+        }
     }
 }

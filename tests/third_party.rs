@@ -206,16 +206,12 @@ fn login(server: &AuthlibServer, config: &Value) -> ObtainedToken {
         .expect("an authorization URL");
     let http = HttpClient::new(&http_settings(server.ca_pem()));
     let redirect = browser::follow_authorization(&http, &authorization.url).expect("a redirect");
-    let result = if config.contains("\"implicit\"") {
-        harness.implicit_token(&config, &redirect, &authorization.state)
-    } else {
-        harness.exchange_code(
-            &config,
-            &redirect,
-            &authorization.state,
-            authorization.code_verifier.as_deref(),
-        )
-    };
+    let result = harness.finish_login(
+        &config,
+        &redirect,
+        &authorization.state,
+        authorization.code_verifier.as_deref(),
+    );
     result.unwrap_or_else(|e| {
         panic!(
             "login {}: {e}",

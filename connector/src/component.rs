@@ -68,6 +68,29 @@ impl tokens::Guest for Connector {
 }
 
 impl user_login::Guest for Connector {
+    fn finish_login(
+        config: String,
+        redirect_url: String,
+        expected_state: String,
+        code_verifier: Option<String>,
+        cx: tokens::Context,
+    ) -> Result<user_login::LoginStep, tokens::Failure> {
+        let config = parse(&config)?;
+        match crate::finish_login(
+            &config,
+            &redirect_url,
+            &expected_state,
+            code_verifier.as_deref(),
+            &context(cx),
+        ) {
+            Ok(crate::LoginStep::Exchange(exchange)) => {
+                Ok(user_login::LoginStep::Exchange(request(exchange)))
+            }
+            Ok(crate::LoginStep::Done(done)) => Ok(user_login::LoginStep::Done(token(done))),
+            Err(error) => Err(failure(error)),
+        }
+    }
+
     fn authorization_url(
         config: String,
         cx: tokens::Context,

@@ -50,6 +50,20 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// Name–value pairs from the document (extra headers, extra parameters).
+/// A value may be a credential, such as an API key header, so Debug shows
+/// the names only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NamedValues(pub Vec<(String, String)>);
+
+impl fmt::Debug for NamedValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
 /// The grant the connector asks the token endpoint for.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -111,8 +125,9 @@ pub enum ClientAuth {
 /// The client's identity and how it proves it.
 #[derive(Debug, Clone)]
 pub struct Client {
-    /// The client identifier; absent only for `client_auth` `none` when the
-    /// server identifies the caller some other way (a JWT bearer assertion).
+    /// The client identifier; absent only for `client_auth` `none` with a
+    /// grant that identifies the caller otherwise (a JWT bearer assertion
+    /// with its own issuer, or a grant whose server needs no client id).
     pub client_id: Option<String>,
     /// How the client authenticates.
     pub auth: ClientAuth,
@@ -123,9 +138,9 @@ pub struct Client {
 pub struct Assertion {
     /// The JOSE header exactly as configured, `alg` included.
     pub header: Map<String, Value>,
-    /// `iss`; when absent, the client id.
+    /// `iss`; when absent, the client id (always, for a client assertion).
     pub issuer: Option<String>,
-    /// `sub`; when absent, the client id.
+    /// `sub`; when absent, the client id (always, for a client assertion).
     pub subject: Option<String>,
     /// `aud`; when absent, the token URL.
     pub audience: Option<String>,
@@ -164,7 +179,7 @@ pub struct UserLogin {
     /// A hint of who is logging in.
     pub login_hint: Option<String>,
     /// Further authorization request parameters.
-    pub extra_params: Vec<(String, String)>,
+    pub extra_params: NamedValues,
     /// The PKCE method.
     pub pkce: Pkce,
 }
@@ -203,9 +218,9 @@ pub struct Config {
     /// The `resource` parameter (RFC 8707).
     pub resource: Option<Url>,
     /// Extra form parameters, appended after the connector's own.
-    pub extra_body: Vec<(String, String)>,
+    pub extra_body: NamedValues,
     /// Extra request headers, in document order.
-    pub extra_headers: Vec<(String, String)>,
+    pub extra_headers: NamedValues,
     /// The retry rule's check level.
     pub token_retry_check_level: RetryCheckLevel,
 }
@@ -441,6 +456,27 @@ impl<'a> Reader<'a> {
         if grant_name != Some("jwt_bearer") {
             self.not_applicable("jwt", grant_name);
         }
+        if let Some(client) = &client
+            && client.client_id.is_none()
+        {
+            match &grant {
+                Some(Grant::AuthorizationCode(_) | Grant::Implicit(_)) => self.error(
+                    "client_id",
+                    "required for a browser login (RFC 6749 section 4.1.1)",
+                    "fill in `client_id`",
+                ),
+                Some(Grant::JwtBearer(assertion))
+                    if assertion.issuer.is_none() || assertion.subject.is_none() =>
+                {
+                    self.error(
+                        "jwt.issuer",
+                        "required when there is no client_id to default to",
+                        "fill in `jwt.issuer` (and `jwt.subject`), or `client_id`",
+                    )
+                }
+                _ => {}
+            }
+        }
         if grant_name != Some("password") {
             self.not_applicable("username", grant_name);
             self.not_applicable("password", grant_name);
@@ -454,8 +490,8 @@ impl<'a> Reader<'a> {
                 scope,
                 audience,
                 resource,
-                extra_body,
-                extra_headers,
+                extra_body: NamedValues(extra_body),
+                extra_headers: NamedValues(extra_headers),
                 token_retry_check_level,
             }),
             _ => Err(self.errors),
@@ -709,6 +745,18 @@ impl<'a> Reader<'a> {
             "client_assertion."
         };
         let mut inner = Reader::new(object, prefix);
+        if field == "client_assertion" {
+            // RFC 7523 section 3: a client assertion's iss and sub are the client id.
+            for fixed in ["issuer", "subject"] {
+                if inner.get(fixed).is_some() {
+                    inner.error(
+                        fixed,
+                        "is always the client id in a client assertion (RFC 7523 section 3)",
+                        "remove it",
+                    );
+                }
+            }
+        }
         let assertion = inner.assertion_fields(needs_subject);
         self.errors.append(&mut inner.errors);
         assertion
@@ -886,7 +934,7 @@ impl<'a> Reader<'a> {
             request_refresh_token,
             refresh_token_scope,
             login_hint,
-            extra_params,
+            extra_params: NamedValues(extra_params),
             pkce,
         })
     }
@@ -1302,7 +1350,7 @@ mod tests {
                 "grant_type": "jwt_bearer",
                 "token_url": "https://as.example.com/token",
                 "client_auth": "none",
-                "jwt": {"header": {"alg": "RS256"}, "subject": "s", "private_key": ENCRYPTED_KEY,
+                "jwt": {"header": {"alg": "RS256"}, "issuer": "i", "subject": "s", "private_key": ENCRYPTED_KEY,
                         "private_key_password": password},
             })
         };
@@ -1343,6 +1391,46 @@ mod tests {
                 "pkce"
             ]
         );
+    }
+
+    #[test]
+    fn identities_that_cannot_default_are_required() {
+        let login = json!({
+            "grant_type": "authorization_code",
+            "token_url": "https://as.example.com/token",
+            "authorization_url": "https://as.example.com/authorize",
+            "redirect_uri": "http://127.0.0.1/cb",
+            "client_auth": "none",
+        });
+        assert_eq!(fields(login), ["client_id"]);
+        let bearer = json!({
+            "grant_type": "jwt_bearer",
+            "token_url": "https://as.example.com/token",
+            "client_auth": "none",
+            "jwt": {"header": {"alg": "RS256"}, "subject": "s", "private_key": RSA_KEY},
+        });
+        assert_eq!(fields(bearer), ["jwt.issuer"]);
+        let client_assertion = json!({
+            "grant_type": "client_credentials",
+            "token_url": "https://as.example.com/token",
+            "client_id": "app",
+            "client_auth": "private_key_jwt",
+            "client_assertion": {"header": {"alg": "RS256"}, "issuer": "other", "private_key": RSA_KEY},
+        });
+        assert_eq!(fields(client_assertion), ["client_assertion.issuer"]);
+    }
+
+    #[test]
+    fn debug_output_names_extra_values_without_showing_them() {
+        let mut doc = minimal();
+        doc["extra_headers"] = json!({"X-Api-Key": "key-value-secret"});
+        doc["extra_body"] = json!({"tenant_secret": "body-value-secret"});
+        let shown = format!("{:?}", parse(doc).expect("valid"));
+        assert!(
+            shown.contains("X-Api-Key") && shown.contains("tenant_secret"),
+            "{shown}"
+        );
+        assert!(!shown.contains("value-secret"), "{shown}");
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub use config::{
     Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin,
 };
 pub use error::{Failure, OAuthError, Unreadable};
-pub use login::{Authorization, authorization_url, read_implicit_redirect, read_redirect};
+pub use login::{
+    Authorization, LoginStep, authorization_url, finish_login, read_implicit_redirect,
+    read_redirect,
+};
 pub use request::{
     Context, JWT_BEARER_GRANT, JWT_CLIENT_ASSERTION, Request, code_exchange_request,
     refresh_request, token_request,

@@ -11,12 +11,12 @@ use url::Url;
 use crate::config::{Config, Grant, Pkce, UserLogin};
 use crate::error::{Failure, OAuthError};
 use crate::jwt;
-use crate::request::Context;
+use crate::request::{Context, Request, code_exchange_request};
 use crate::response::{self, Token};
 
 /// An authorization request for the browser, with what the host must keep
 /// until the redirect comes back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Authorization {
     /// The URL to open in the browser.
     pub url: String,
@@ -24,6 +24,20 @@ pub struct Authorization {
     pub state: String,
     /// The PKCE code verifier for the code exchange, when PKCE is on.
     pub code_verifier: Option<String>,
+}
+
+/// The verifier is what proves the code is ours: Debug hides it.
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("url", &self.url)
+            .field("state", &self.state)
+            .field(
+                "code_verifier",
+                &self.code_verifier.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
 }
 
 /// Builds the authorization URL. `state` and `code_verifier` are derived
@@ -79,13 +93,42 @@ pub fn authorization_url(
         if let Some(hint) = &login.login_hint {
             query.append_pair("login_hint", hint);
         }
-        query.extend_pairs(&login.extra_params);
+        query.extend_pairs(&login.extra_params.0);
     }
     Ok(Authorization {
         url: url.to_string(),
         state,
         code_verifier,
     })
+}
+
+/// What a login's redirect leads to.
+#[derive(Debug)]
+pub enum LoginStep {
+    /// Send this code exchange, then read its response as a token response.
+    Exchange(Request),
+    /// The implicit grant's token, complete.
+    Done(Token),
+}
+
+/// Finishes a login from its redirect, whichever the grant: the code
+/// exchange request for the authorization code grant, the token for the
+/// implicit grant.
+pub fn finish_login(
+    config: &Config,
+    redirect_url: &str,
+    expected_state: &str,
+    code_verifier: Option<&str>,
+    cx: &Context,
+) -> Result<LoginStep, Failure> {
+    match config.grant {
+        Grant::Implicit(_) => read_implicit_redirect(config, redirect_url, expected_state, cx.now)
+            .map(LoginStep::Done),
+        _ => {
+            let code = read_redirect(config, redirect_url, expected_state)?;
+            code_exchange_request(config, &code, code_verifier, cx).map(LoginStep::Exchange)
+        }
+    }
 }
 
 /// Reads the redirect of an authorization code login (RFC 6749 section

@@ -46,7 +46,7 @@ impl fmt::Debug for Request {
 }
 
 /// What the host passes to every request: the time and fresh random bytes.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Context {
     /// The current time, unix seconds.
     pub now: u64,
@@ -58,6 +58,16 @@ pub struct Context {
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// The `client_assertion_type` value of RFC 7523's client authentication.
 pub const JWT_CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The nonce seeds PKCE verifiers, so Debug shows only its length.
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .field("nonce_len", &self.nonce.len())
+            .finish()
+    }
+}
 
 /// The token request for the configured grant.
 pub fn token_request(config: &Config, cx: &Context) -> Result<Request, Failure> {
@@ -210,9 +220,9 @@ fn build(
             form.append_pair("client_assertion", &jwt);
         }
     }
-    form.extend_pairs(&config.extra_body);
+    form.extend_pairs(&config.extra_body.0);
 
-    for (name, value) in &config.extra_headers {
+    for (name, value) in &config.extra_headers.0 {
         // A configured Accept replaces the default rather than doubling it.
         headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
         headers.push((name.clone(), value.clone()));

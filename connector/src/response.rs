@@ -47,7 +47,7 @@ impl fmt::Debug for Response {
 }
 
 /// An access token read from a successful token response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Token {
     /// The access token.
     pub access_token: Secret,
@@ -65,6 +65,22 @@ pub struct Token {
     pub scope: Option<String>,
     /// Every other member of the response.
     pub extra: Map<String, Value>,
+}
+
+/// Tokens are secrets, and `extra` may hold more (an `id_token`): Debug
+/// shows the members' names only.
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("refresh_token_rotated", &self.refresh_token_rotated)
+            .field("scope", &self.scope)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// The longest snippet of a body an error shows.
@@ -254,14 +270,28 @@ fn seconds(value: &Value) -> Option<u64> {
 /// members of a JSON object are replaced, and in other text every long run
 /// that looks like a token.
 fn snippet(body: &[u8]) -> String {
+    let hidden = |name: &str| SECRET_MEMBERS.contains(&name);
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(mut members)) => {
-            for name in SECRET_MEMBERS {
-                if let Some(value) = members.get_mut(*name) {
+            for (name, value) in members.iter_mut() {
+                if hidden(name) {
                     *value = Value::String("[redacted]".into());
                 }
             }
             Value::Object(members).to_string()
+        }
+        // A form-encoded body (`a=b&c=d`) gets the same treatment by name.
+        _ if looks_form_encoded(body) => {
+            let pairs = form_urlencoded::parse(body).map(|(name, value)| {
+                if hidden(&name) {
+                    (name, "[redacted]".into())
+                } else {
+                    (name, value)
+                }
+            });
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish()
         }
         _ => String::from_utf8_lossy(body).into_owned(),
     };
@@ -270,6 +300,15 @@ fn snippet(body: &[u8]) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     redact(&cut(flat.trim(), SNIPPET_CHARS))
+}
+
+/// Whether a body reads as `name=value&…` pairs, as form-encoded token
+/// responses do.
+fn looks_form_encoded(body: &[u8]) -> bool {
+    body.contains(&b'=')
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"=&%+-._~*".contains(b))
 }
 
 /// At most `max` characters, with `…` when cut.
@@ -533,6 +572,37 @@ mod tests {
         );
         assert!(u.snippet.ends_with('…'));
         assert!(u.snippet.chars().count() <= SNIPPET_CHARS + 1);
+    }
+
+    #[test]
+    fn form_encoded_snippets_hide_secret_members_by_name() {
+        let response = Response {
+            status: 200,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: b"refresh_token=onlyletters&token_type=bearer".to_vec(),
+        };
+        let u = unreadable(read_token_response(&response, 0, None));
+        assert_eq!(u.location, "access_token");
+        assert_eq!(u.snippet, "refresh_token=%5Bredacted%5D&token_type=bearer");
+    }
+
+    #[test]
+    fn debug_output_of_a_token_hides_tokens_and_extra_values() {
+        let response = json_response(
+            200,
+            json!({"access_token": "at-secret", "token_type": "Bearer", "refresh_token": "rt-secret", "id_token": "idt-secret"}),
+        );
+        let shown = format!(
+            "{:?}",
+            read_token_response(&response, 0, None).expect("token")
+        );
+        for secret in ["at-secret", "rt-secret", "idt-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("id_token"), "{shown}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
+use url::Url;
 
 use crate::component::Request as HttpRequest;
 use crate::http_client::HttpClient;
@@ -44,10 +45,16 @@ pub fn follow_authorization(http: &HttpClient, authorization_url: &str) -> Resul
         .ok_or_else(|| anyhow!("the authorization endpoint redirected without a Location"))
 }
 
-/// Waits on a loopback listener for the browser's redirect and returns its
-/// full URL; answers the browser with a page saying it may close.
-pub fn receive_redirect(listener: TcpListener, timeout: Duration) -> Result<String> {
-    let address = listener.local_addr()?;
+/// Waits on a loopback listener for the browser's redirect to
+/// `redirect_uri` and returns its full URL; answers the browser with a page
+/// saying it may close.
+pub fn receive_redirect(
+    listener: TcpListener,
+    redirect_uri: &Url,
+    timeout: Duration,
+) -> Result<String> {
+    let origin = redirect_uri.origin().ascii_serialization();
+    let callback_path = redirect_uri.path().to_owned();
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -63,15 +70,17 @@ pub fn receive_redirect(listener: TcpListener, timeout: Duration) -> Result<Stri
                     continue;
                 };
                 let sender = sender.clone();
+                let origin = origin.clone();
+                let callback_path = callback_path.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                         let sender = sender.clone();
+                        let redirect = format!("{origin}{}", request.uri());
+                        // Browsers also ask for a favicon; only the callback counts.
+                        let is_callback = request.uri().path() == callback_path;
                         async move {
-                            let target = request.uri().to_string();
-                            // Browsers also ask for a favicon; only the callback counts.
-                            let is_callback = request.uri().query().is_some();
                             let page = if is_callback {
-                                let _ = sender.send(format!("http://{address}{target}")).await;
+                                let _ = sender.send(redirect).await;
                                 "Login complete. You can close this window."
                             } else {
                                 "Waiting for the login redirect."

@@ -25,7 +25,7 @@ pub use bindings::exports::oauth2::connector::settings::FieldError;
 pub use bindings::exports::oauth2::connector::tokens::{
     Context, Failure, OauthError, Token, Unreadable,
 };
-pub use bindings::exports::oauth2::connector::user_login::Authorization;
+pub use bindings::exports::oauth2::connector::user_login::{Authorization, LoginStep};
 
 /// The connector component built from this repository's sources.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector.wasm"));
@@ -256,6 +256,29 @@ impl ConnectorHost {
                 .oauth2_connector_user_login()
                 .call_authorization_url(&mut store, config, cx, state, code_verifier),
             "authorization-url",
+        )
+    }
+
+    /// What a login's redirect leads to: the code exchange, or the token.
+    pub fn finish_login(
+        &self,
+        config: &str,
+        redirect_url: &str,
+        expected_state: &str,
+        code_verifier: Option<&str>,
+        cx: &Context,
+    ) -> Result<Result<LoginStep, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance.oauth2_connector_user_login().call_finish_login(
+                &mut store,
+                config,
+                redirect_url,
+                expected_state,
+                code_verifier,
+                cx,
+            ),
+            "finish-login",
         )
     }
 

@@ -37,10 +37,9 @@ pub struct DemoRow {
 enum Flow {
     /// `token-request`, send, `read-token-response`.
     Token,
-    /// Authorization URL, the browser's redirect, the code exchange.
-    Login,
-    /// Authorization URL, the token in the redirect's fragment.
-    Implicit,
+    /// Authorization URL, the browser's redirect, then the code exchange
+    /// or (implicit grant) the token in the redirect's fragment.
+    Browser,
 }
 
 struct Scenario {
@@ -167,7 +166,7 @@ const SCENARIOS: &[Scenario] = &[
         grant: "authorization_code",
         client_id: "demo-public",
         note: "PKCE S256",
-        flow: Flow::Login,
+        flow: Flow::Browser,
         wrong_secret: false,
         extra: || json!({"scope": "read", "request_refresh_token": true}),
     },
@@ -175,7 +174,7 @@ const SCENARIOS: &[Scenario] = &[
         grant: "authorization_code",
         client_id: "demo-basic",
         note: "PKCE S256",
-        flow: Flow::Login,
+        flow: Flow::Browser,
         wrong_secret: false,
         extra: || json!({"scope": "read write", "login_hint": USERS[1].username, "prompt": "consent"}),
     },
@@ -183,7 +182,7 @@ const SCENARIOS: &[Scenario] = &[
         grant: "implicit",
         client_id: "demo-public",
         note: "",
-        flow: Flow::Implicit,
+        flow: Flow::Browser,
         wrong_secret: false,
         extra: || json!({"scope": "read"}),
     },
@@ -258,7 +257,7 @@ fn configuration(server: &AuthorizationServer, scenario: &Scenario) -> Value {
         };
         config["client_secret"] = json!(secret);
     }
-    if matches!(scenario.flow, Flow::Login | Flow::Implicit) {
+    if matches!(scenario.flow, Flow::Browser) {
         config["authorization_url"] = json!(server.authorization_url());
         // Any loopback port matches the registration (RFC 8252 section 7.3).
         config["redirect_uri"] = json!(REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:53682"));
@@ -287,19 +286,16 @@ fn obtain(
             }
             harness.obtain_token(&config.to_string())
         }
-        Flow::Login | Flow::Implicit => {
+        Flow::Browser => {
             let config = config.to_string();
             let login = harness.authorization(&config, None, None)?;
             let redirect = browser::follow_authorization(http, &login.url)?;
-            match scenario.flow {
-                Flow::Implicit => harness.implicit_token(&config, &redirect, &login.state),
-                _ => harness.exchange_code(
-                    &config,
-                    &redirect,
-                    &login.state,
-                    login.code_verifier.as_deref(),
-                ),
-            }
+            harness.finish_login(
+                &config,
+                &redirect,
+                &login.state,
+                login.code_verifier.as_deref(),
+            )
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::component::{Authorization, ConnectorHost, Context, Failure, Request, Response, Token};
+use crate::component::{
+    Authorization, ConnectorHost, Context, Failure, LoginStep, Request, Response, Token,
+};
 use crate::http_client::{HttpClient, HttpSettings};
 
 /// A string that Debug output shows as `[redacted]`.
@@ -27,7 +29,7 @@ impl fmt::Debug for Redacted {
 }
 
 /// A token the component read from the server's response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ObtainedToken {
     /// The access token.
     pub access_token: Redacted,
@@ -44,6 +46,21 @@ pub struct ObtainedToken {
     pub scope: Option<String>,
     /// Every other member of the response, as a JSON object.
     pub extra: String,
+}
+
+/// `extra` may hold secrets (an `id_token`): Debug shows its size only.
+impl fmt::Debug for ObtainedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObtainedToken")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("refresh_token_rotated", &self.refresh_token_rotated)
+            .field("scope", &self.scope)
+            .field("extra_len", &self.extra.len())
+            .finish()
+    }
 }
 
 impl From<Token> for ObtainedToken {
@@ -178,37 +195,24 @@ impl Harness {
             .map_err(TokenError::Connector)
     }
 
-    /// Finishes an authorization code login: reads the redirect and
-    /// exchanges the code.
-    pub fn exchange_code(
+    /// Finishes a browser login from the URL the browser was sent back
+    /// to: the component checks it and says whether a code exchange follows
+    /// (sent here) or the token is already there (the implicit grant).
+    pub fn finish_login(
         &self,
         config: &str,
         redirect_url: &str,
         state: &str,
         code_verifier: Option<&str>,
     ) -> Result<ObtainedToken, TokenError> {
-        let code = self
+        let step = self
             .connector
-            .read_redirect(config, redirect_url, state)?
+            .finish_login(config, redirect_url, state, code_verifier, &context()?)?
             .map_err(TokenError::Connector)?;
-        let request =
-            self.connector
-                .code_exchange_request(config, &code, code_verifier, &context()?)?;
-        self.exchange(config, request, None)
-    }
-
-    /// Finishes an implicit login: the token is in the redirect itself.
-    pub fn implicit_token(
-        &self,
-        config: &str,
-        redirect_url: &str,
-        state: &str,
-    ) -> Result<ObtainedToken, TokenError> {
-        let token = self
-            .connector
-            .read_implicit_redirect(config, redirect_url, state, unix_now())?
-            .map_err(TokenError::Connector)?;
-        Ok(token.into())
+        match step {
+            LoginStep::Exchange(request) => self.exchange(config, Ok(request), None),
+            LoginStep::Done(token) => Ok(token.into()),
+        }
     }
 
     /// Sends a request the component built and reads the response.

@@ -21,7 +21,7 @@ use crate::component::{Request, Response};
 pub struct HttpSettings {
     /// Time to establish the TCP connection and the TLS session.
     pub connect_timeout: Duration,
-    /// Time from sending the request to the end of the response.
+    /// Time to wait for the response's head, and again for its body.
     pub read_timeout: Duration,
     /// The largest response body read; longer bodies are an error.
     pub max_response_bytes: u64,

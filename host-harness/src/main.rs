@@ -167,11 +167,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => {
             let config = read_config(&args.output.config)?;
             let harness = harness(load()?, &args.output)?;
-            let result = harness.obtain_token(&config);
-            if let (Ok(token), Some(path)) = (&result, &args.save) {
-                save_refresh_token(&config, token, path)?;
+            let token = harness.obtain_token(&config).map_err(report)?;
+            print_token(&token, &args.output)?;
+            if let Some(path) = &args.save {
+                if let Err(error) = save_refresh_token(&config, &token, path) {
+                    // The server may have rotated the refresh token, spending
+                    // the old one: this is the only copy left, so show it.
+                    if let Some(refresh_token) = &token.refresh_token {
+                        eprintln!(
+                            "the refresh token to keep, which could not be saved: {}",
+                            refresh_token.expose()
+                        );
+                    }
+                    return Err(error);
+                }
+                eprintln!("saved the refresh token to keep in {}", path.display());
             }
-            print_outcome(result, &args.output)
+            Ok(ExitCode::SUCCESS)
         }
         Command::AuthorizeUrl {
             config,
@@ -202,12 +214,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let config = read_config(&output.config)?;
             let harness = harness(load()?, output)?;
-            let result = if grant_type(&config)? == "implicit" {
-                harness.implicit_token(&config, redirect_url, state)
-            } else {
-                harness.exchange_code(&config, redirect_url, state, code_verifier.as_deref())
-            };
-            print_outcome(result, output)
+            let token = harness
+                .finish_login(&config, redirect_url, state, code_verifier.as_deref())
+                .map_err(report)?;
+            print_token(&token, output)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
         Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
@@ -230,16 +241,11 @@ fn read_config(path: &Path) -> Result<String> {
         .with_context(|| format!("failed to read configuration `{}`", path.display()))
 }
 
-/// A member of the configuration the CLI itself needs (where to listen,
-/// which finishing step): read as plain JSON, with the component judging
-/// everything else.
+/// A member of the configuration the CLI itself needs (where `login`
+/// listens): read as plain JSON, with the component judging everything else.
 fn member(config: &str, name: &str) -> Result<Option<String>> {
     let document: Value = serde_json::from_str(config).context("the configuration is not JSON")?;
     Ok(document[name].as_str().map(str::to_owned))
-}
-
-fn grant_type(config: &str) -> Result<String> {
-    Ok(member(config, "grant_type")?.unwrap_or_default())
 }
 
 fn field_error(error: &FieldError) -> String {
@@ -273,9 +279,8 @@ fn report(error: TokenError) -> anyhow::Error {
     }
 }
 
-fn print_outcome(result: Result<ObtainedToken, TokenError>, args: &OutputArgs) -> Result<ExitCode> {
-    let token = result.map_err(report)?;
-    let shown = shown_token(&token, args.show_secrets);
+fn print_token(token: &ObtainedToken, args: &OutputArgs) -> Result<()> {
+    let shown = shown_token(token, args.show_secrets);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
@@ -288,11 +293,12 @@ fn print_outcome(result: Result<ObtainedToken, TokenError>, args: &OutputArgs) -
             println!("{name:<22} {text}");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    std::io::stdout().flush()?;
+    Ok(())
 }
 
-/// The token as printed: secrets redacted unless asked for. String members
-/// of `extra` (an `id_token`, say) are redacted too.
+/// The token as printed: secrets redacted unless asked for. Every string in
+/// `extra` (an `id_token`, say) is redacted too.
 fn shown_token(token: &ObtainedToken, show_secrets: bool) -> Value {
     let secret = |value: &str| {
         if show_secrets {
@@ -303,15 +309,7 @@ fn shown_token(token: &ObtainedToken, show_secrets: bool) -> Value {
     };
     let mut extra: Value = serde_json::from_str(&token.extra).unwrap_or_else(|_| json!({}));
     if !show_secrets {
-        for value in extra
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|o| o.values_mut())
-        {
-            if value.is_string() {
-                *value = Value::String("[redacted]".to_owned());
-            }
-        }
+        redact_strings(&mut extra);
     }
     json!({
         "token_type": token.token_type,
@@ -322,6 +320,17 @@ fn shown_token(token: &ObtainedToken, show_secrets: bool) -> Value {
         "refresh_token_rotated": token.refresh_token_rotated,
         "extra": extra,
     })
+}
+
+/// Replaces every string in a JSON value, however deeply nested (Slack's
+/// `authed_user.access_token`), with `[redacted]`.
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = "[redacted]".to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(members) => members.values_mut().for_each(redact_strings),
+        _ => {}
+    }
 }
 
 /// Writes a copy of the configuration with the refresh token to keep:
@@ -401,14 +410,18 @@ fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<
         authorization.url
     );
     std::io::stdout().flush()?;
-    let redirect_url = browser::receive_redirect(listener, wait)?;
-    let result = harness.exchange_code(
-        &config,
-        &redirect_url,
-        &authorization.state,
-        authorization.code_verifier.as_deref(),
-    );
-    print_outcome(result, args)
+    let redirect_uri = url::Url::parse(&member(&config, "redirect_uri")?.unwrap_or_default())?;
+    let redirect_url = browser::receive_redirect(listener, &redirect_uri, wait)?;
+    let token = harness
+        .finish_login(
+            &config,
+            &redirect_url,
+            &authorization.state,
+            authorization.code_verifier.as_deref(),
+        )
+        .map_err(report)?;
+    print_token(&token, args)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {

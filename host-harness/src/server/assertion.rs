@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use super::registry::keys;
 
+/// Clock skew tolerated between the signer and the server.
+const LEEWAY_SECS: u64 = 5;
+
 /// What a verified assertion says.
 pub struct VerifiedAssertion {
     /// `iss`.
@@ -41,17 +44,24 @@ pub fn verify(
     validation.set_audience(&[token_url]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.validate_nbf = true;
-    validation.leeway = 5;
+    validation.leeway = LEEWAY_SECS;
     let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
         .map_err(|e| format!("the assertion is invalid: {e}"))?
         .claims;
-    if claims["iat"].as_u64().is_some_and(|iat| iat > now + 5) {
+    if claims["iat"]
+        .as_u64()
+        .is_some_and(|iat| iat > now + LEEWAY_SECS)
+    {
         return Err("the assertion was issued in the future".into());
     }
     let jti = claims["jti"].as_str().ok_or("the assertion has no `jti`")?;
-    let exp = claims["exp"].as_u64().unwrap_or(now);
-    seen_ids.retain(|_, expires| *expires >= now);
-    if seen_ids.insert(jti.to_owned(), exp).is_some() {
+    // Remembered for as long as the assertion could still be accepted.
+    let accepted_until = claims["exp"]
+        .as_u64()
+        .unwrap_or(now)
+        .saturating_add(LEEWAY_SECS);
+    seen_ids.retain(|_, until| *until >= now);
+    if seen_ids.insert(jti.to_owned(), accepted_until).is_some() {
         return Err("the assertion's `jti` was used before".into());
     }
     let text = |name: &str| claims[name].as_str().unwrap_or_default().to_owned();

@@ -218,7 +218,10 @@ fn redirect_error(
     if implicit {
         location.set_fragment(Some(&encoded));
     } else {
-        location.set_query(Some(&encoded));
+        // Section 3.1.2: the redirect URI's own query is kept.
+        location
+            .query_pairs_mut()
+            .extend_pairs(form_urlencoded::parse(encoded.as_bytes()));
     }
     found(location.as_str())
 }

@@ -224,7 +224,6 @@ impl Drop for AuthorizationServer {
     }
 }
 
-/// A CA and a leaf certificate for `localhost`, `127.0.0.1` and `::1`.
 /// A CA and a server certificate it signed for `localhost`, `127.0.0.1`
 /// and `::1`, generated afresh: what a loopback test server presents.
 pub struct LoopbackIdentity {

@@ -39,8 +39,10 @@ impl OAuthError {
         }
     }
 
-    /// `invalid_client` with 401 and a Basic challenge, as section 5.2
-    /// requires when the client tried the Authorization header.
+    /// `invalid_client` with 401 and a Basic challenge. Section 5.2 requires
+    /// them when the client tried the Authorization header and allows them
+    /// otherwise; answering every failed authentication alike tells an
+    /// attacker nothing about which method a client is registered for.
     fn invalid_client(description: impl Into<String>) -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
@@ -201,7 +203,9 @@ pub(super) fn token_grant(
                 now,
             )
             .map_err(|e| OAuthError::new("invalid_grant", e))?;
-            if verified.issuer != ASSERTION_ISSUER && verified.issuer != client.client_id {
+            // The fixture keys belong to one trusted issuer: a client may
+            // not issue grants to itself.
+            if verified.issuer != ASSERTION_ISSUER {
                 return Err(OAuthError::new(
                     "invalid_grant",
                     format!("the issuer `{}` is not trusted", verified.issuer),
