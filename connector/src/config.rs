@@ -515,14 +515,11 @@ impl<'a> Reader<'a> {
     fn unknown_fields(&mut self, known: &[&str]) {
         for key in self.object.keys() {
             if !known.contains(&key.as_str()) {
-                self.error(
-                    key,
-                    "unknown field",
-                    format!(
-                        "remove it or correct its spelling; known fields are {}",
-                        known.join(", ")
-                    ),
-                );
+                let fix = match closest(key, known) {
+                    Some(suggestion) => format!("did you mean `{}{suggestion}`?", self.prefix),
+                    None => format!("remove it; known fields are {}", known.join(", ")),
+                };
+                self.error(key, "unknown field", fix);
             }
         }
     }
@@ -605,11 +602,14 @@ impl<'a> Reader<'a> {
         };
         let found = allowed.iter().copied().find(|name| *name == text);
         if found.is_none() {
-            self.error(
-                field,
-                format!("`{text}` is not supported"),
-                format!("use one of: {}", allowed.join(", ")),
-            );
+            let fix = match closest(&text, allowed) {
+                Some(suggestion) => format!(
+                    "did you mean `{suggestion}`? The choices are {}",
+                    allowed.join(", ")
+                ),
+                None => format!("use one of: {}", allowed.join(", ")),
+            };
+            self.error(field, format!("`{text}` is not supported"), fix);
         }
         found
     }
@@ -1137,6 +1137,18 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The known name nearest to a misspelt one, if it is near enough to be
+/// the likely intent (a typo, not another word).
+fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let lowered = name.to_ascii_lowercase().replace('-', "_");
+    known
+        .iter()
+        .map(|candidate| (strsim::damerau_levenshtein(&lowered, candidate), *candidate))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
@@ -1445,6 +1457,34 @@ mod tests {
         .expect("valid");
         assert!(config.token_url.is_none());
         assert!(config.token_endpoint().is_err());
+    }
+
+    #[test]
+    fn misspelt_fields_and_choices_get_a_suggestion() {
+        let mut doc = minimal();
+        doc["client_secert"] = json!("x");
+        doc["Token-Url"] = json!("y");
+        doc["client_auth"] = json!("basci");
+        doc["jwt"] = json!({"headr": {}});
+        doc["grant_type"] = json!("jwt_bearer");
+        doc["colour"] = json!("blue");
+        let errors = parse(doc).expect_err("invalid");
+        let fix = |field: &str| {
+            errors
+                .iter()
+                .find(|e| e.field == field)
+                .map(|e| e.fix.clone())
+                .unwrap_or_else(|| panic!("no error for {field}: {errors:?}"))
+        };
+        assert_eq!(fix("client_secert"), "did you mean `client_secret`?");
+        assert_eq!(fix("Token-Url"), "did you mean `token_url`?");
+        assert!(fix("client_auth").starts_with("did you mean `basic`?"));
+        assert_eq!(fix("jwt.headr"), "did you mean `jwt.header`?");
+        assert!(
+            fix("colour").starts_with("remove it; known fields are"),
+            "{}",
+            fix("colour")
+        );
     }
 
     #[test]
