@@ -23,6 +23,15 @@ impl settings::Guest for Connector {
             .map(field_error)
             .collect()
     }
+
+    fn merge_layers(
+        connection: String,
+        environment: Option<String>,
+        runtime: Option<String>,
+    ) -> Result<String, Vec<settings::FieldError>> {
+        crate::merge_layers(&connection, environment.as_deref(), runtime.as_deref())
+            .map_err(|errors| errors.into_iter().map(field_error).collect())
+    }
 }
 
 impl tokens::Guest for Connector {

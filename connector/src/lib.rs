@@ -35,6 +35,7 @@ mod client_auth;
 mod config;
 mod error;
 mod jwt;
+mod layers;
 mod login;
 mod request;
 mod response;
@@ -51,6 +52,7 @@ pub use config::{
     Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin,
 };
 pub use error::{Failure, OAuthError, Unreadable};
+pub use layers::merge_layers;
 pub use login::{
     Authorization, LoginStep, authorization_url, finish_login, read_implicit_redirect,
     read_redirect,

@@ -194,6 +194,26 @@ impl ConnectorHost {
         )
     }
 
+    /// Combines a connection's configuration, an environment override and
+    /// application-supplied values into one document.
+    pub fn merge_layers(
+        &self,
+        connection: &str,
+        environment: Option<&str>,
+        runtime: Option<&str>,
+    ) -> Result<Result<String, Vec<FieldError>>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance.oauth2_connector_settings().call_merge_layers(
+                &mut store,
+                connection,
+                environment,
+                runtime,
+            ),
+            "merge-layers",
+        )
+    }
+
     /// The token request for the configured grant.
     pub fn token_request(&self, config: &str, cx: &Context) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;

@@ -38,6 +38,8 @@ enum Command {
     Validate {
         /// The configuration document (JSON).
         file: PathBuf,
+        #[command(flatten)]
+        layers: LayerArgs,
     },
     /// Obtain a token with the configured grant over real HTTP.
     Token(TokenArgs),
@@ -47,6 +49,8 @@ enum Command {
         /// The configuration document (JSON).
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        #[command(flatten)]
+        layers: LayerArgs,
         /// Use this state instead of a random one.
         #[arg(long)]
         state: Option<String>,
@@ -96,12 +100,27 @@ enum Command {
     Demo,
 }
 
+/// The configuration's other layers.
+#[derive(Args)]
+struct LayerArgs {
+    /// An environment's overrides (JSON): they replace the configuration's
+    /// values field by field; objects merge, null removes.
+    #[arg(long = "override", value_name = "FILE")]
+    environment: Option<PathBuf>,
+    /// Values the calling application supplies (JSON): they fill only what
+    /// the configuration leaves open; client credentials only when it has none.
+    #[arg(long, value_name = "FILE")]
+    runtime: Option<PathBuf>,
+}
+
 /// Where the configuration is, how to reach the server, how to print.
 #[derive(Args)]
 struct OutputArgs {
     /// The configuration document (JSON).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    #[command(flatten)]
+    layers: LayerArgs,
     /// Print one JSON object instead of a summary.
     #[arg(long)]
     json: bool,
@@ -153,8 +172,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { file } => {
-            let errors = load()?.validate(&read_config(file)?)?;
+        Command::Validate { file, layers } => {
+            let connector = load()?;
+            let config = match effective_config(&connector, file, layers)? {
+                Ok(config) => config,
+                Err(errors) => {
+                    for error in &errors {
+                        println!("{}", field_error(error));
+                    }
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let errors = connector.validate(&config)?;
             if errors.is_empty() {
                 println!("{}: valid", file.display());
                 return Ok(ExitCode::SUCCESS);
@@ -165,8 +194,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
         Command::Token(args) => {
-            let config = read_config(&args.output.config)?;
-            let harness = harness(load()?, &args.output)?;
+            let connector = load()?;
+            let config = layered(&connector, &args.output.config, &args.output.layers)?;
+            let harness = harness(connector, &args.output)?;
             let token = harness.obtain_token(&config).map_err(report)?;
             print_token(&token, &args.output)?;
             if let Some(path) = &args.save {
@@ -187,16 +217,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::AuthorizeUrl {
             config,
+            layers,
             state,
             code_verifier,
         } => {
-            let harness = Harness::new(load()?, &HttpSettings::default());
+            let connector = load()?;
+            let config = layered(&connector, config, layers)?;
+            let harness = Harness::new(connector, &HttpSettings::default());
             let login = harness
-                .authorization(
-                    &read_config(config)?,
-                    state.as_deref(),
-                    code_verifier.as_deref(),
-                )
+                .authorization(&config, state.as_deref(), code_verifier.as_deref())
                 .map_err(report)?;
             println!("url            {}", login.url);
             println!("state          {}", login.state);
@@ -212,8 +241,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             state,
             code_verifier,
         } => {
-            let config = read_config(&output.config)?;
-            let harness = harness(load()?, output)?;
+            let connector = load()?;
+            let config = layered(&connector, &output.config, &output.layers)?;
+            let harness = harness(connector, output)?;
             let token = harness
                 .finish_login(&config, redirect_url, state, code_verifier.as_deref())
                 .map_err(report)?;
@@ -239,6 +269,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn read_config(path: &Path) -> Result<String> {
     std::fs::read_to_string(path)
         .with_context(|| format!("failed to read configuration `{}`", path.display()))
+}
+
+/// The configuration with its layers combined by the component, or the
+/// problems that kept them from combining.
+fn effective_config(
+    connector: &ConnectorHost,
+    file: &Path,
+    layers: &LayerArgs,
+) -> Result<Result<String, Vec<FieldError>>> {
+    let connection = read_config(file)?;
+    if layers.environment.is_none() && layers.runtime.is_none() {
+        return Ok(Ok(connection));
+    }
+    let environment = layers.environment.as_deref().map(read_config).transpose()?;
+    let runtime = layers.runtime.as_deref().map(read_config).transpose()?;
+    connector.merge_layers(&connection, environment.as_deref(), runtime.as_deref())
+}
+
+/// The effective configuration; problems combining the layers are an error.
+fn layered(connector: &ConnectorHost, file: &Path, layers: &LayerArgs) -> Result<String> {
+    effective_config(connector, file, layers)?.map_err(|errors| {
+        let problems: Vec<String> = errors.iter().map(field_error).collect();
+        anyhow::anyhow!(
+            "the configuration layers do not combine: {}",
+            problems.join("; ")
+        )
+    })
 }
 
 /// A member of the configuration the CLI itself needs (where `login`
@@ -379,7 +436,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<ExitCode> {
-    let config = read_config(&args.config)?;
+    let config = layered(&connector, &args.config, &args.layers)?;
     let redirect_uri =
         member(&config, "redirect_uri")?.context("the configuration has no `redirect_uri`")?;
     let redirect = url::Url::parse(&redirect_uri).context("`redirect_uri` is not a URL")?;

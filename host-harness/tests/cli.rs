@@ -427,3 +427,63 @@ fn token_save_keeps_the_rotated_refresh_token_for_the_next_run() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("invalid_grant"));
 }
+
+#[test]
+fn configuration_layers_combine_before_use() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    // The connection points at another environment and leaves the client to the application.
+    let connection = TempFile::new(
+        "connection.json",
+        &json!({"grant_type": "client_credentials", "token_url": "https://dev.example.com/token", "scope": "read"})
+            .to_string(),
+    );
+    let environment = TempFile::new(
+        "prod.json",
+        &json!({"token_url": server.token_url()}).to_string(),
+    );
+    let client = &TEST_CLIENTS[0];
+    let runtime = TempFile::new(
+        "runtime.json",
+        &json!({"client_id": client.client_id, "client_secret": client.client_secret, "scope": "write"}).to_string(),
+    );
+    let output = harness(&[
+        "token",
+        "--config",
+        connection.path(),
+        "--override",
+        environment.path(),
+        "--runtime",
+        runtime.path(),
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let token: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        token["scope"], "read",
+        "the configured scope wins over the application's"
+    );
+
+    // A client id from the connection with a secret from the application is refused.
+    let split_connection = TempFile::new(
+        "split.json",
+        &json!({"grant_type": "client_credentials", "token_url": server.token_url(), "client_id": client.client_id})
+            .to_string(),
+    );
+    let secret_only = TempFile::new(
+        "secret.json",
+        &json!({"client_secret": "canary-runtime-secret"}).to_string(),
+    );
+    let output = harness(&[
+        "validate",
+        split_connection.path(),
+        "--runtime",
+        secret_only.path(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("client_secret: the application supplies"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("canary-runtime-secret"), "{stdout}");
+}
