@@ -513,7 +513,13 @@ impl<'a> Reader<'a> {
     }
 
     fn unknown_fields(&mut self, known: &[&str]) {
-        for key in self.object.keys() {
+        for (key, value) in self.object {
+            if value.is_null() {
+                // Explicit, so that a JSON Schema validator and this parser
+                // agree: a field is either absent or has a value.
+                self.error(key, "is null", "remove the field, or give it a value");
+                continue;
+            }
             if !known.contains(&key.as_str()) {
                 let fix = match closest(key, known) {
                     Some(suggestion) => format!("did you mean `{}{suggestion}`?", self.prefix),
@@ -536,8 +542,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A field's value; `null` counts as absent, as form renderers send it
-    /// for untouched inputs.
+    /// A field's value; `null` (already reported) counts as absent.
     fn get(&self, field: &str) -> Option<&'a Value> {
         self.object.get(field).filter(|v| !v.is_null())
     }
@@ -597,6 +602,14 @@ impl<'a> Reader<'a> {
         allowed: &[&'static str],
         default: &'static str,
     ) -> Option<&'static str> {
+        if self.get(field).and_then(Value::as_str) == Some("") {
+            self.error(
+                field,
+                "is empty",
+                format!("choose one of: {}", allowed.join(", ")),
+            );
+            return None;
+        }
         let Some(text) = self.optional_text(field, false) else {
             return (!self.has_error(field)).then_some(default);
         };
@@ -812,7 +825,7 @@ impl<'a> Reader<'a> {
         let audience = self.optional_text("audience", false);
         let lifetime_secs = match self.get("lifetime_secs") {
             None => Some(300),
-            Some(value) => match value.as_u64() {
+            Some(value) => match whole_number(value) {
                 Some(secs @ 1..=86_400) => Some(secs),
                 _ => {
                     self.error(
@@ -1122,7 +1135,7 @@ impl<'a> Reader<'a> {
         let field = "token_retry_check_level";
         match self.get(field) {
             None => RetryCheckLevel::default(),
-            Some(value) => match value.as_u64() {
+            Some(value) => match whole_number(value) {
                 Some(level @ 1..=3) => RetryCheckLevel(level as u8),
                 _ => {
                     self.error(
@@ -1135,6 +1148,17 @@ impl<'a> Reader<'a> {
             },
         }
     }
+}
+
+/// A non-negative whole number; JSON Schema counts `2.0` as the integer 2,
+/// and so does this.
+fn whole_number(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= u32::MAX as f64)
+            .map(|n| n as u64)
+    })
 }
 
 /// The known name nearest to a misspelt one, if it is near enough to be
@@ -1239,8 +1263,13 @@ mod tests {
     fn client_id_and_secret_are_required() {
         let mut doc = minimal();
         doc["client_id"] = json!("");
+        doc.as_object_mut().map(|o| o.remove("client_secret"));
+        assert_eq!(fields(doc.clone()), ["client_id", "client_secret"]);
+        // A null is reported as such, not taken for an absent field.
         doc["client_secret"] = Value::Null;
-        assert_eq!(fields(doc), ["client_id", "client_secret"]);
+        let errors = parse(doc).expect_err("invalid");
+        assert_eq!(errors[0].field, "client_secret");
+        assert_eq!(errors[0].message, "is null");
     }
 
     #[test]
@@ -1358,13 +1387,16 @@ mod tests {
     #[test]
     fn an_encrypted_key_needs_its_password() {
         let doc = |password: Option<&str>| {
-            json!({
+            let mut doc = json!({
                 "grant_type": "jwt_bearer",
                 "token_url": "https://as.example.com/token",
                 "client_auth": "none",
-                "jwt": {"header": {"alg": "RS256"}, "issuer": "i", "subject": "s", "private_key": ENCRYPTED_KEY,
-                        "private_key_password": password},
-            })
+                "jwt": {"header": {"alg": "RS256"}, "issuer": "i", "subject": "s", "private_key": ENCRYPTED_KEY},
+            });
+            if let Some(password) = password {
+                doc["jwt"]["private_key_password"] = json!(password);
+            }
+            doc
         };
         assert!(parse(doc(Some("correct horse"))).is_ok());
         let errors = parse(doc(Some("battery staple"))).expect_err("wrong password");

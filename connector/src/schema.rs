@@ -16,11 +16,71 @@ fn when(field: &str, values: &[&str], default: Option<&str>, required: &[&str]) 
     } else {
         matches
     };
-    json!({"if": condition, "then": {"required": required}})
+    // A required field must not be empty either: an empty input is how a
+    // form leaves it unfilled.
+    let non_empty: serde_json::Map<String, Value> = required
+        .iter()
+        .map(|name| ((*name).to_owned(), json!({"minLength": 1})))
+        .collect();
+    json!({"if": condition, "then": {"required": required, "properties": non_empty}})
 }
 
-fn assertion_schema(title: &str, description: &str) -> Value {
-    json!({
+/// A rule that forbids `fields` unless `field` has one of `values`.
+fn only_when(field: &str, values: &[&str], default: Option<&str>, fields: &[&str]) -> Value {
+    let matches = json!({"properties": {field: {"enum": values}}, "required": [field]});
+    let condition = if default.is_some_and(|d| values.contains(&d)) {
+        json!({"anyOf": [{"not": {"required": [field]}}, matches]})
+    } else {
+        matches
+    };
+    let absent: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|name| ((*name).to_owned(), json!(false)))
+        .collect();
+    json!({"if": condition, "else": {"properties": absent}})
+}
+
+/// An absolute URL with no fragment: `https`, or `http` on loopback only.
+/// Empty matches too: whether a field is required is a rule of its own.
+const ENDPOINT_PATTERN: &str = r"^$|^(https://[^#\s]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]+)?([/?][^#\s]*)?)$";
+/// An absolute URI without a fragment (RFC 8707's resource).
+const ABSOLUTE_URI_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
+/// A redirect URI: absolute, no fragment, plain `http` only on loopback.
+const REDIRECT_PATTERN: &str = r"^$|^(?!http://(?!(localhost|127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
+
+/// A header name (RFC 9110 token) that is none of the reserved ones, in
+/// any casing.
+fn header_name_pattern() -> String {
+    let reserved: Vec<String> = crate::config::RESERVED_HEADERS
+        .iter()
+        .map(|name| {
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else {
+                        regex_escape(c)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^(?!({})$)[!#$%&'*+.^_`|~0-9A-Za-z-]+$", reserved.join("|"))
+}
+
+fn regex_escape(c: char) -> String {
+    if c.is_ascii_alphanumeric() || c == '_' {
+        c.to_string()
+    } else {
+        format!("\\{c}")
+    }
+}
+
+fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
+    let hmac = ["HS256", "HS384", "HS512"];
+    let computed =
+        ["iss", "sub", "aud", "exp", "iat", "jti"].map(|claim| json!({"required": [claim]}));
+    let mut schema = json!({
         "title": title,
         "description": description,
         "type": "object",
@@ -41,9 +101,29 @@ fn assertion_schema(title: &str, description: &str) -> Value {
             "claims": {"title": "Extra claims", "description": "Further payload claims, such as a scope. iss, sub, aud, exp, iat and jti are set by the connector.", "type": "object", "default": {}},
             "private_key": {"title": "Private key (PEM)", "description": "PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8, from -----BEGIN to the END----- line.", "type": "string", "writeOnly": true, "format": "password", "contentMediaType": "application/x-pem-file", "x-multiline": true},
             "private_key_password": {"title": "Private key password", "description": "For an encrypted private key.", "type": "string", "writeOnly": true, "format": "password"},
-            "shared_secret": {"title": "Shared secret", "description": "For HS256, HS384 or HS512 instead of a private key.", "type": "string", "writeOnly": true, "format": "password"}
-        }
-    })
+            "shared_secret": {"title": "Shared secret", "description": "For HS256, HS384 or HS512 instead of a private key: at least 32, 48 or 64 characters.", "type": "string", "writeOnly": true, "format": "password"}
+        },
+        "allOf": [
+            // An HMAC algorithm signs with the shared secret, the others with
+            // the private key; the header defaults to RS256.
+            {
+                "if": {"properties": {"header": {"properties": {"alg": {"enum": hmac}}, "required": ["alg"]}}, "required": ["header"]},
+                "then": {"required": ["shared_secret"], "properties": {"private_key": {"maxLength": 0}}},
+                "else": {"required": ["private_key"], "properties": {"private_key": {"minLength": 1}, "shared_secret": {"maxLength": 0}}}
+            },
+            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS256"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 32}}}},
+            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS384"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 48}}}},
+            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS512"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 64}}}}
+        ]
+    });
+    schema["properties"]["private_key"]["pattern"] = json!("^$|-----BEGIN [A-Z ]*PRIVATE KEY-----");
+    schema["properties"]["claims"]["not"] = json!({"anyOf": computed});
+    if client {
+        // RFC 7523 section 3: a client assertion's iss and sub are the client id.
+        schema["properties"]["issuer"] = json!(false);
+        schema["properties"]["subject"] = json!(false);
+    }
+    schema
 }
 
 /// The schema as a JSON value.
@@ -74,7 +154,7 @@ pub fn schema() -> Value {
             "token_url": {
                 "title": "Token URL",
                 "description": "The authorization server's token endpoint. Must use https, except on the loopback interface (localhost, 127.0.0.1, ::1). Not used by the implicit grant.",
-                "type": "string", "format": "uri", "minLength": 1,
+                "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "examples": ["https://login.example.com/oauth2/token"],
                 "x-group": "Connection", "x-order": 2
             },
@@ -132,7 +212,8 @@ pub fn schema() -> Value {
             },
             "client_assertion": assertion_schema(
                 "Client assertion",
-                "For client authentication `private_key_jwt`: how the client's JWT is signed."
+                "For client authentication `private_key_jwt`: how the client's JWT is signed. Its issuer and subject are the client ID.",
+                true
             ).as_object().map(|o| {
                 let mut o = o.clone();
                 o.insert("x-group".into(), json!("Client authentication"));
@@ -142,7 +223,8 @@ pub fn schema() -> Value {
             }).unwrap_or_default(),
             "jwt": assertion_schema(
                 "JWT bearer assertion",
-                "For the JWT bearer grant: the assertion exchanged for a token."
+                "For the JWT bearer grant: the assertion exchanged for a token.",
+                false
             ).as_object().map(|o| {
                 let mut o = o.clone();
                 o.insert("x-group".into(), json!("JWT"));
@@ -153,13 +235,13 @@ pub fn schema() -> Value {
             "authorization_url": {
                 "title": "Authorization URL",
                 "description": "For browser logins: the authorization endpoint the user is sent to.",
-                "type": "string", "format": "uri",
+                "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "x-group": "User login", "x-order": 40, "x-show-when": browser
             },
             "redirect_uri": {
                 "title": "Redirect URI",
                 "description": "For browser logins: where the browser returns, exactly as registered with the server (http only on loopback, such as http://127.0.0.1:53682/callback).",
-                "type": "string", "format": "uri",
+                "type": "string", "format": "uri", "pattern": REDIRECT_PATTERN,
                 "x-group": "User login", "x-order": 41, "x-show-when": browser
             },
             "prompt": {
@@ -201,6 +283,7 @@ pub fn schema() -> Value {
                 "title": "Extra authorization parameters",
                 "description": "Optional. Further parameters of the login URL, such as ui_locales.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                "propertyNames": {"not": {"enum": crate::config::RESERVED_AUTHORIZATION_PARAMETERS}},
                 "x-group": "User login", "x-order": 47, "x-show-when": browser
             },
             "audience": {
@@ -212,19 +295,22 @@ pub fn schema() -> Value {
             "resource": {
                 "title": "Resource",
                 "description": "Optional. The absolute URI of the resource the token is for (RFC 8707).",
-                "type": "string", "format": "uri",
+                "type": "string", "format": "uri", "pattern": "^$|".to_owned() + ABSOLUTE_URI_PATTERN,
                 "x-group": "Advanced", "x-order": 61
             },
             "extra_body": {
                 "title": "Extra body parameters",
                 "description": "Optional. Further form parameters sent with every token request. They may not replace parameters the connector sets.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                "propertyNames": {"minLength": 1, "not": {"enum": crate::config::RESERVED_BODY_PARAMETERS}},
                 "x-group": "Advanced", "x-order": 62
             },
             "extra_headers": {
                 "title": "Extra request headers",
                 "description": "Optional. Further HTTP headers sent with every token request. Authorization, Content-Type, Content-Length, Host, Transfer-Encoding and Connection cannot be set here; Accept replaces the default.",
-                "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                "type": "object", "default": {},
+                "additionalProperties": {"type": "string", "pattern": "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$"},
+                "propertyNames": {"pattern": header_name_pattern()},
                 "x-group": "Advanced", "x-order": 63
             },
             "token_retry_check_level": {
@@ -243,12 +329,19 @@ pub fn schema() -> Value {
             when("grant_type", &["refresh_token"], Some("refresh_token"), &["refresh_token"]),
             when("grant_type", &["password"], Some("refresh_token"), &["username", "password"]),
             when("grant_type", &["jwt_bearer"], Some("refresh_token"), &["jwt"]),
-            when("grant_type", &["authorization_code", "implicit"], Some("refresh_token"), &["authorization_url", "redirect_uri"]),
+            when("grant_type", &["authorization_code", "implicit"], Some("refresh_token"), &["authorization_url", "redirect_uri", "client_id"]),
             when("grant_type", &["refresh_token", "client_credentials", "password", "jwt_bearer", "authorization_code"], Some("refresh_token"), &["token_url"]),
             when("client_auth", &["basic", "body"], Some("basic"), &["client_id", "client_secret"]),
             when("client_auth", &["private_key_jwt"], Some("basic"), &["client_id", "client_assertion"]),
+            only_when("grant_type", &["password"], Some("refresh_token"), &["username", "password"]),
+            only_when("grant_type", &["jwt_bearer"], Some("refresh_token"), &["jwt"]),
+            only_when("client_auth", &["basic", "body"], Some("basic"), &["client_secret"]),
+            only_when("client_auth", &["private_key_jwt"], Some("basic"), &["client_assertion"]),
             {"if": {"properties": {"grant_type": {"const": "jwt_bearer"}}, "required": ["grant_type"]},
-             "then": {"properties": {"jwt": {"required": ["subject"]}}}}
+             "then": {"properties": {"jwt": {"required": ["subject"], "properties": {"subject": {"minLength": 1}}}}}},
+            // Without a client id, the JWT bearer assertion names its own issuer.
+            {"if": {"properties": {"grant_type": {"const": "jwt_bearer"}, "client_id": {"maxLength": 0}}, "required": ["grant_type"]},
+             "then": {"properties": {"jwt": {"required": ["issuer"], "properties": {"issuer": {"minLength": 1}}}}}}
         ]
     })
 }
