@@ -1,14 +1,16 @@
 //! An embedded OAuth 2.0 authorization server for the demo and the tests.
 //!
-//! Written from RFC 6749 and RFC 6750, independently of the connector, and
-//! strict where the RFCs allow it: a client must authenticate exactly the
-//! way it was registered, parameters may not repeat, and every refusal is a
-//! section 5.2 error. It listens on loopback only, over plain HTTP or over
-//! HTTPS with a CA and certificate generated at start-up.
+//! Written from RFC 6749, RFC 6750, RFC 7523, RFC 7636 and RFC 8252,
+//! independently of the connector, and strict where the RFCs allow it: a
+//! client must authenticate exactly the way it was registered, parameters
+//! may not repeat, assertions and PKCE verifiers are checked for real, and
+//! every refusal is a section 5.2 error. It listens on loopback only, over
+//! plain HTTP or over HTTPS with a CA and certificate generated at start-up.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -442,10 +444,19 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 
 /// 32 random bytes, base64url: an opaque token.
 fn random_token() -> String {
+    static ISSUED: AtomicU64 = AtomicU64::new(0);
     let mut bytes = [0u8; 32];
-    // The operating system's generator does not fail on supported platforms;
-    // a zeroed token would still be unique enough for a test server.
-    let _ = getrandom::fill(&mut bytes);
+    if getrandom::fill(&mut bytes).is_err() {
+        // The system generator does not fail on supported platforms; if it
+        // ever did, a counter and the clock still keep this test server's
+        // tokens unique, which is what it relies on.
+        let count = ISSUED.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes[..8].copy_from_slice(&count.to_le_bytes());
+        bytes[8..24].copy_from_slice(&nanos.to_le_bytes());
+    }
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
