@@ -42,11 +42,12 @@ fn only_when(field: &str, values: &[&str], default: Option<&str>, fields: &[&str
 
 /// An absolute URL with no fragment: `https`, or `http` on loopback only.
 /// Empty matches too: whether a field is required is a rule of its own.
-const ENDPOINT_PATTERN: &str = r"^$|^(https://[^#\s]+|http://(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]+)?([/?][^#\s]*)?)$";
+/// Schemes and host names match in any casing, as URLs treat them.
+const ENDPOINT_PATTERN: &str = r"^$|^([Hh][Tt][Tt][Pp][Ss]://[^#\s]+|[Hh][Tt][Tt][Pp]://([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]+)?([/?][^#\s]*)?)$";
 /// An absolute URI without a fragment (RFC 8707's resource).
 const ABSOLUTE_URI_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 /// A redirect URI: absolute, no fragment, plain `http` only on loopback.
-const REDIRECT_PATTERN: &str = r"^$|^(?!http://(?!(localhost|127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
+const REDIRECT_PATTERN: &str = r"^$|^(?![Hh][Tt][Tt][Pp]://(?!([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 
 /// A header name (RFC 9110 token) that is none of the reserved ones, in
 /// any casing.
@@ -116,6 +117,21 @@ fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
             {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS512"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 64}}}}
         ]
     });
+    // The form's order within the assertion: what is signed, then the key.
+    let order = [
+        "header",
+        "issuer",
+        "subject",
+        "audience",
+        "lifetime_secs",
+        "claims",
+        "private_key",
+        "private_key_password",
+        "shared_secret",
+    ];
+    for (position, name) in (1..).zip(order) {
+        schema["properties"][name]["x-order"] = json!(position);
+    }
     schema["properties"]["private_key"]["pattern"] = json!("^$|-----BEGIN [A-Z ]*PRIVATE KEY-----");
     schema["properties"]["claims"]["not"] = json!({"anyOf": computed});
     if client {
@@ -391,6 +407,21 @@ mod tests {
                 "{name} has no description"
             );
             assert!(property["x-group"].is_string(), "{name} has no group");
+            assert!(property["x-order"].is_u64(), "{name} has no order");
+        }
+        for nested in ["jwt", "client_assertion"] {
+            for (name, property) in schema["properties"][nested]["properties"]
+                .as_object()
+                .expect("properties")
+            {
+                if property.is_object() {
+                    assert!(
+                        property["title"].is_string(),
+                        "{nested}.{name} has no title"
+                    );
+                    assert!(property["x-order"].is_u64(), "{nested}.{name} has no order");
+                }
+            }
         }
     }
 

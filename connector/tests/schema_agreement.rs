@@ -128,6 +128,14 @@ fn hand_written() -> Vec<Value> {
                "jwt": {"header": {"alg": "RS256"}, "subject": "s", "private_key": RSA_KEY, "claims": {"exp": 1}}}),
         json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none",
                "authorization_url": "https://a/a", "redirect_uri": "https://app/cb", "prompt": "none login"}),
+        // Schemes and host names are case-insensitive (RFC 3986 section 3.1, 3.2.2).
+        json!({"grant_type": "client_credentials", "token_url": "HTTPS://a/t", "client_id": "a", "client_secret": "s"}),
+        json!({"grant_type": "client_credentials", "token_url": "http://LOCALHOST:8080/t", "client_id": "a", "client_secret": "s"}),
+        json!({"grant_type": "client_credentials", "token_url": "HTTP://example.com/t", "client_id": "a", "client_secret": "s"}),
+        json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none", "client_id": "a",
+               "authorization_url": "https://a/a", "redirect_uri": "HTTP://LocalHost:1/cb"}),
+        json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none", "client_id": "a",
+               "authorization_url": "https://a/a", "redirect_uri": "Http://app.example/cb"}),
     ]
 }
 
@@ -135,6 +143,16 @@ fn hand_written() -> Vec<Value> {
 fn validate_and_a_standard_validator_agree() {
     let schema = connector::schema();
     let validator = jsonschema::draft202012::new(&schema).expect("the schema compiles");
+    // The seeds are valid: agreement on them means both accept them, so the
+    // two cannot agree merely by rejecting everything.
+    for document in valid_documents() {
+        let problems = connector::validate(&document.to_string());
+        assert!(problems.is_empty(), "{document}: {problems:?}");
+        assert!(
+            validator.is_valid(&document),
+            "the schema rejects {document}"
+        );
+    }
     let mut corpus = hand_written();
     for document in valid_documents() {
         corpus.extend(variants(&document));

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use serde_json::{Value, json};
 
 use crate::component::{
     Authorization, ConnectorHost, Context, Failure, LoginStep, Request, Response, Token,
@@ -74,6 +75,45 @@ impl From<Token> for ObtainedToken {
             scope: token.scope,
             extra: token.extra,
         }
+    }
+}
+
+impl ObtainedToken {
+    /// The token as JSON for printing: the access and refresh tokens, and
+    /// every string in `extra` (an `id_token`, say), show as `[redacted]`
+    /// unless `show_secrets`.
+    pub fn to_json(&self, show_secrets: bool) -> Value {
+        let secret = |value: &str| {
+            if show_secrets {
+                Value::String(value.to_owned())
+            } else {
+                Value::String("[redacted]".to_owned())
+            }
+        };
+        let mut extra: Value = serde_json::from_str(&self.extra).unwrap_or_else(|_| json!({}));
+        if !show_secrets {
+            redact_strings(&mut extra);
+        }
+        json!({
+            "token_type": self.token_type,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+            "access_token": secret(self.access_token.expose()),
+            "refresh_token": self.refresh_token.as_ref().map(|t| secret(t.expose())),
+            "refresh_token_rotated": self.refresh_token_rotated,
+            "extra": extra,
+        })
+    }
+}
+
+/// Replaces every string in a JSON value, however deeply nested (Slack's
+/// `authed_user.access_token`), with `[redacted]`.
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = "[redacted]".to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(members) => members.values_mut().for_each(redact_strings),
+        _ => {}
     }
 }
 

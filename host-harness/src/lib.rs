@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod component;
 pub mod demo;
+pub mod form;
 pub mod harness;
 pub mod http_client;
 pub mod server;

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use host_harness::component::FieldError;
 use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::{
-    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo,
+    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo, form,
 };
 
 /// Runs the OAuth 2.0 connector component: prints its configuration schema,
@@ -94,6 +94,20 @@ enum Command {
         /// With --tls, where to write the CA certificate clients must trust.
         #[arg(long, value_name = "PEM", default_value = "oauth-harness-ca.pem")]
         ca_out: PathBuf,
+    },
+    /// Serve the configuration form on loopback: fill it in, validate it
+    /// through the component and obtain a token with it.
+    Form {
+        /// The port to listen on; 0 picks a free one.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Where `npm ci` installed the form library.
+        #[arg(long, value_name = "DIR", default_value_os_t = form::default_assets_dir())]
+        assets: PathBuf,
+        /// Trust exactly the CA certificates in this PEM file instead of the
+        /// public roots (for servers with a private CA).
+        #[arg(long, value_name = "PEM")]
+        ca_file: Option<PathBuf>,
     },
     /// Run every grant and client authentication method against the embedded
     /// server, over HTTP and HTTPS, and print what happened.
@@ -198,9 +212,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = layered(&connector, &args.output.config, &args.output.layers)?;
             let harness = harness(connector, &args.output)?;
             let token = harness.obtain_token(&config).map_err(report)?;
-            print_token(&token, &args.output)?;
+            // Save before printing: a failed print must not lose a rotated
+            // refresh token.
             if let Some(path) = &args.save {
-                if let Err(error) = save_refresh_token(&config, &token, path) {
+                // A copy of the connection's own file, not of the combined
+                // layers: the application's values stay out of it.
+                let saved = read_config(&args.output.config)
+                    .and_then(|connection| save_refresh_token(&connection, &token, path));
+                if let Err(error) = saved {
                     // The server may have rotated the refresh token, spending
                     // the old one: this is the only copy left, so show it.
                     if let Some(refresh_token) = &token.refresh_token {
@@ -213,6 +232,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 eprintln!("saved the refresh token to keep in {}", path.display());
             }
+            print_token(&token, &args.output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::AuthorizeUrl {
@@ -252,6 +272,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
         Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
+        Command::Form {
+            port,
+            assets,
+            ca_file,
+        } => serve_form(load()?, *port, assets, ca_file.as_deref()),
         Command::Demo => {
             let rows = demo::run(load()?)?;
             print!("{}", demo::table(&rows));
@@ -337,7 +362,7 @@ fn report(error: TokenError) -> anyhow::Error {
 }
 
 fn print_token(token: &ObtainedToken, args: &OutputArgs) -> Result<()> {
-    let shown = shown_token(token, args.show_secrets);
+    let shown = token.to_json(args.show_secrets);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&shown)?);
     } else {
@@ -352,42 +377,6 @@ fn print_token(token: &ObtainedToken, args: &OutputArgs) -> Result<()> {
     }
     std::io::stdout().flush()?;
     Ok(())
-}
-
-/// The token as printed: secrets redacted unless asked for. Every string in
-/// `extra` (an `id_token`, say) is redacted too.
-fn shown_token(token: &ObtainedToken, show_secrets: bool) -> Value {
-    let secret = |value: &str| {
-        if show_secrets {
-            Value::String(value.to_owned())
-        } else {
-            Value::String("[redacted]".to_owned())
-        }
-    };
-    let mut extra: Value = serde_json::from_str(&token.extra).unwrap_or_else(|_| json!({}));
-    if !show_secrets {
-        redact_strings(&mut extra);
-    }
-    json!({
-        "token_type": token.token_type,
-        "expires_at": token.expires_at,
-        "scope": token.scope,
-        "access_token": secret(token.access_token.expose()),
-        "refresh_token": token.refresh_token.as_ref().map(|t| secret(t.expose())),
-        "refresh_token_rotated": token.refresh_token_rotated,
-        "extra": extra,
-    })
-}
-
-/// Replaces every string in a JSON value, however deeply nested (Slack's
-/// `authed_user.access_token`), with `[redacted]`.
-fn redact_strings(value: &mut Value) {
-    match value {
-        Value::String(text) => *text = "[redacted]".to_owned(),
-        Value::Array(items) => items.iter_mut().for_each(redact_strings),
-        Value::Object(members) => members.values_mut().for_each(redact_strings),
-        _ => {}
-    }
 }
 
 /// Writes a copy of the configuration with the refresh token to keep:
@@ -525,6 +514,42 @@ fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {
     println!(
         "\nrefresh token for {}: {refresh_token}",
         TEST_CLIENTS[0].client_id
+    );
+    println!("press Ctrl-C to stop");
+    std::io::stdout().flush()?;
+    loop {
+        std::thread::park();
+    }
+}
+
+fn serve_form(
+    connector: ConnectorHost,
+    port: u16,
+    assets: &Path,
+    ca_file: Option<&Path>,
+) -> Result<ExitCode> {
+    if !form::library_installed(assets) {
+        eprintln!(
+            "warning: the form library is not installed; run `npm ci --prefix {}` first",
+            assets.display()
+        );
+    }
+    let mut http = HttpSettings::default();
+    if let Some(ca_file) = ca_file {
+        http = http.trust_ca_file(ca_file)?;
+    }
+    let server = form::FormServer::start(
+        connector,
+        form::FormOptions {
+            port,
+            assets: assets.to_owned(),
+            http,
+        },
+    )?;
+    println!("configuration form at {}", server.url());
+    println!(
+        "  for browser logins, set the redirect URI to {}",
+        server.callback_url()
     );
     println!("press Ctrl-C to stop");
     std::io::stdout().flush()?;

@@ -1,0 +1,225 @@
+// Drives `oauth-harness form` in headless Chromium: fills the form for each
+// grant type, checks which fields show, validates through the component and
+// obtains a token from the embedded server (`oauth-harness serve`); the
+// document the form produced is checked again by `oauth-harness validate`.
+//
+// Needs the built harness (OAUTH_HARNESS, default target/debug/oauth-harness),
+// Chromium (CHROMIUM, default /usr/bin/chromium) and `npm ci` in host-harness/form.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const harness = process.env.OAUTH_HARNESS || join(root, 'target', 'debug', 'oauth-harness');
+const fixtures = join(root, 'host-harness', 'fixtures');
+
+const children = [];
+let browser;
+let server;
+let formUrl;
+let callbackUrl;
+
+/** Starts a harness command and waits until its output holds every pattern. */
+function start(args, patterns) {
+  const child = spawn(harness, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`\`${args[0]}\` printed no ${patterns}: ${output}`)), 30_000);
+    child.on('exit', (code) => reject(new Error(`\`${args[0]}\` exited with ${code}: ${output}`)));
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const found = patterns.map((pattern) => output.match(pattern));
+      if (found.every(Boolean)) {
+        clearTimeout(timer);
+        resolve(found.map((match) => match[1]));
+      }
+    });
+  });
+}
+
+before(async () => {
+  const [base, tokenUrl, authorizationUrl, basicSecret, postSecret, refreshToken] = await start(
+    ['serve', '--port', '0'],
+    [/listening on (\S+)/, /token endpoint\s+(\S+)/, /authorization endpoint\s+(\S+)/,
+      /client_id "demo-basic"\s+client_secret "([^"]+)"/,
+      /client_id "demo-post"\s+client_secret "([^"]+)"/,
+      /refresh token for demo-basic: (\S+)/]);
+  server = { base, tokenUrl, authorizationUrl, basicSecret, postSecret, refreshToken };
+  [formUrl, callbackUrl] = await start(['form', '--port', '0'],
+    [/configuration form at (\S+)/, /redirect URI to (\S+)/]);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of children) child.kill();
+});
+
+/** A fresh page with the form rendered. */
+async function openForm() {
+  const page = await browser.newPage();
+  page.on('pageerror', (error) => assert.fail(`the page failed: ${error.message}`));
+  await page.goto(formUrl);
+  await page.waitForSelector('select[name="root[grant_type]"]');
+  return page;
+}
+
+const field = (name) => `[name="root${name.split('.').map((part) => `[${part}]`).join('')}"]`;
+
+/** Fills the form: selects first (they decide which fields show), then text. */
+async function fill(page, values) {
+  for (const [name, value] of Object.entries(values)) {
+    const selector = field(name);
+    if (await page.locator(selector).evaluate((element) => element.tagName === 'SELECT')) {
+      await page.selectOption(selector, String(value));
+    } else {
+      await page.fill(selector, value);
+      await page.locator(selector).dispatchEvent('change');
+    }
+  }
+}
+
+async function isShown(page, name) {
+  return page.locator(`[data-schemapath="root.${name}"]`).isVisible();
+}
+
+async function validate(page) {
+  await page.click('#validate');
+  await page.waitForSelector('#status.valid, #status.invalid');
+  return {
+    status: await page.textContent('#status'),
+    errors: await page.locator('#errors li').allTextContents(),
+  };
+}
+
+/** The document the form shows, checked by the CLI's own `validate`. */
+async function documentValidatesInTheCli(page) {
+  const document = JSON.parse(await page.textContent('#document'));
+  const file = join(mkdtempSync(join(tmpdir(), 'form-test-')), 'config.json');
+  writeFileSync(file, JSON.stringify(document));
+  const output = execFileSync(harness, ['validate', file], { encoding: 'utf8' });
+  assert.match(output, /valid/);
+  return document;
+}
+
+async function obtainedToken(page) {
+  await page.click('#get-token');
+  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+  const text = await page.textContent('#result');
+  assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
+  return JSON.parse(text);
+}
+
+test('client credentials with the secret in the Basic header', async () => {
+  const page = await openForm();
+  await fill(page, {
+    grant_type: 'client_credentials', token_url: server.tokenUrl,
+    client_id: 'demo-basic', client_secret: server.basicSecret, scope: 'read',
+  });
+  assert.equal(await isShown(page, 'username'), false, 'the password grant\'s fields are hidden');
+  assert.equal(await isShown(page, 'refresh_token'), false);
+  assert.equal(await isShown(page, 'client_secret'), true);
+  assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+  const document = await documentValidatesInTheCli(page);
+  assert.equal(document.grant_type, 'client_credentials');
+  assert.equal('username' in document, false);
+  const token = await obtainedToken(page);
+  assert.equal(token.token_type.toLowerCase(), 'bearer');
+  assert.equal(token.scope, 'read');
+  assert.equal(token.access_token, '[redacted]', 'the page never shows the token');
+});
+
+test('client credentials with the secret in the body', async () => {
+  const page = await openForm();
+  await fill(page, {
+    grant_type: 'client_credentials', client_auth: 'body', token_url: server.tokenUrl,
+    client_id: 'demo-post', client_secret: server.postSecret,
+  });
+  assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+  assert.equal((await documentValidatesInTheCli(page)).client_auth, 'body');
+  assert.equal((await obtainedToken(page)).token_type.toLowerCase(), 'bearer');
+});
+
+test('refresh token, the default grant type', async () => {
+  const page = await openForm();
+  assert.equal(await page.inputValue(field('grant_type')), 'refresh_token');
+  assert.equal(await isShown(page, 'refresh_token'), true);
+  await fill(page, {
+    token_url: server.tokenUrl, client_id: 'demo-basic', client_secret: server.basicSecret,
+    refresh_token: server.refreshToken,
+  });
+  assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+  await documentValidatesInTheCli(page);
+  const token = await obtainedToken(page);
+  assert.equal(token.refresh_token_rotated, true);
+  assert.equal(token.refresh_token, '[redacted]');
+});
+
+test('password: a missing password is named, then the user obtains a token', async () => {
+  const page = await openForm();
+  await fill(page, {
+    grant_type: 'password', token_url: server.tokenUrl,
+    client_id: 'demo-basic', client_secret: server.basicSecret, username: 'alice',
+  });
+  assert.equal(await isShown(page, 'password'), true);
+  assert.equal(await isShown(page, 'refresh_token'), false);
+  const { errors } = await validate(page);
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /^password: /);
+  await fill(page, { password: 'wonderland' });
+  assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+  await documentValidatesInTheCli(page);
+  assert.equal((await obtainedToken(page)).token_type.toLowerCase(), 'bearer');
+});
+
+test('JWT bearer with an encrypted RSA key pasted as PEM', async () => {
+  const page = await openForm();
+  await fill(page, { grant_type: 'jwt_bearer', client_auth: 'none' });
+  assert.equal(await isShown(page, 'jwt'), true);
+  assert.equal(await isShown(page, 'client_secret'), false);
+  await fill(page, {
+    token_url: server.tokenUrl, client_id: 'demo-public',
+    'jwt.issuer': 'demo-issuer', 'jwt.subject': 'alice',
+    'jwt.private_key': readFileSync(join(fixtures, 'rsa-encrypted.pem'), 'utf8'),
+    'jwt.private_key_password': 'wrong password',
+  });
+  const { errors } = await validate(page);
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0], /^jwt\.private_key(_password)?: /);
+  assert.equal(errors[0].includes('wrong password'), false, 'the error never quotes the password');
+  await fill(page, { 'jwt.private_key_password': 'demo key password' });
+  assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+  const document = await documentValidatesInTheCli(page);
+  assert.equal(document.jwt.header.alg, 'RS256');
+  assert.equal((await obtainedToken(page)).token_type.toLowerCase(), 'bearer');
+});
+
+for (const grant of ['authorization_code', 'implicit']) {
+  test(`${grant}: the login returns to the form, which shows the token`, async () => {
+    const page = await openForm();
+    await fill(page, { grant_type: grant, client_auth: 'none' });
+    assert.equal(await isShown(page, 'redirect_uri'), true);
+    assert.equal(await isShown(page, 'pkce'), grant === 'authorization_code');
+    await fill(page, {
+      token_url: server.tokenUrl, authorization_url: server.authorizationUrl,
+      redirect_uri: callbackUrl, client_id: 'demo-public', scope: 'read', login_hint: 'bob',
+    });
+    assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
+    await documentValidatesInTheCli(page);
+    const token = await obtainedToken(page);
+    assert.equal(token.token_type.toLowerCase(), 'bearer');
+    assert.equal(new URL(page.url()).pathname, '/callback');
+    assert.equal(new URL(page.url()).search, '', 'the code is gone from the address bar');
+  });
+}

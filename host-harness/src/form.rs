@@ -1,0 +1,303 @@
+//! `oauth-harness form`: the configuration form a person fills in, served on
+//! loopback.
+//!
+//! The page (`host-harness/form/`) renders the component's schema with
+//! JSON Editor, an off-the-shelf JSON Schema form library installed from
+//! the npm registry (`npm ci --prefix host-harness/form`); the harness serves
+//! the library's own bundle from there, so nothing is fetched from a CDN.
+//! Every check and every token goes through the component: this module only
+//! carries the page's requests to [`ConnectorHost::validate`] and to the
+//! [`Harness`], and remembers a browser login between its two halves.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::component::FieldError;
+use crate::{ConnectorHost, Harness, HttpSettings, TokenError};
+
+/// The page itself.
+const INDEX_HTML: &str = include_str!("../form/index.html");
+/// The page's code: turns the schema's hints into the library's options.
+const FORM_JS: &str = include_str!("../form/form.js");
+/// Where the form library's bundle lies below the assets directory.
+const LIBRARY_BUNDLE: &str = "node_modules/@json-editor/json-editor/dist/jsoneditor.js";
+/// The largest request body the page may send (a configuration with keys).
+const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The directory holding the page's npm packages in this repository.
+pub fn default_assets_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("form")
+}
+
+/// Whether the form library has been installed in `assets`.
+pub fn library_installed(assets: &Path) -> bool {
+    assets.join(LIBRARY_BUNDLE).is_file()
+}
+
+/// Where and how the form server listens and reaches authorization servers.
+#[derive(Debug, Clone)]
+pub struct FormOptions {
+    /// The loopback port; 0 picks a free one.
+    pub port: u16,
+    /// The directory where `npm ci` installed the form library.
+    pub assets: PathBuf,
+    /// How token requests are sent.
+    pub http: HttpSettings,
+}
+
+/// A browser login between the authorization URL and the redirect.
+struct PendingLogin {
+    config: String,
+    state: String,
+    code_verifier: Option<String>,
+}
+
+struct Shared {
+    harness: Harness,
+    assets: PathBuf,
+    logins: Mutex<HashMap<String, PendingLogin>>,
+}
+
+/// A running form server; it stops when dropped.
+pub struct FormServer {
+    url: String,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FormServer {
+    /// Starts serving the form on loopback.
+    pub fn start(connector: ConnectorHost, options: FormOptions) -> Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
+            .with_context(|| format!("failed to listen on 127.0.0.1:{}", options.port))?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}/", listener.local_addr()?);
+        let shared = Arc::new(Shared {
+            harness: Harness::new(connector, &options.http),
+            assets: options.assets,
+            logins: Mutex::new(HashMap::new()),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("form-server")
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("failed to start the form server's runtime")?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        runtime.spawn(accept_loop(listener, shared));
+        Ok(Self {
+            url,
+            runtime: Some(runtime),
+        })
+    }
+
+    /// The page's URL, such as `http://127.0.0.1:41234/`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The redirect URI a browser login started from the form must use.
+    pub fn callback_url(&self) -> String {
+        format!("{}callback", self.url)
+    }
+}
+
+impl Drop for FormServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(shared, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match (method, path.as_str()) {
+        // The login's redirect comes back to the page, which finishes it.
+        (Method::GET, "/" | "/callback") => text(StatusCode::OK, "text/html", INDEX_HTML),
+        (Method::GET, "/form.js") => text(StatusCode::OK, "text/javascript", FORM_JS),
+        (Method::GET, "/vendor/jsoneditor.js") => library(&shared.assets).await,
+        (Method::POST, api) if api.starts_with("/api/") => {
+            let body = match Limited::new(request.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => {
+                    return problem(StatusCode::PAYLOAD_TOO_LARGE, "the request is too large");
+                }
+            };
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let api = api.to_owned();
+            // The component and the token request block: keep them off the
+            // connection tasks.
+            tokio::task::spawn_blocking(move || call(&shared, &api, body))
+                .await
+                .unwrap_or_else(|_| {
+                    problem(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")
+                })
+        }
+        (Method::GET, "/api/schema") => {
+            let schema = tokio::task::spawn_blocking(move || shared.harness.connector().schema())
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|schema| schema);
+            match schema {
+                Ok(schema) => text(StatusCode::OK, "application/json", &schema),
+                Err(error) => problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("{error:#}")),
+            }
+        }
+        _ => problem(StatusCode::NOT_FOUND, "no such page"),
+    }
+}
+
+/// The page's calls: validate, obtain a token, start and finish a login.
+fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
+    let result = match api {
+        "/api/validate" => shared
+            .harness
+            .connector()
+            .validate(&body)
+            .map(|errors| json!({"errors": errors.iter().map(field_error).collect::<Vec<_>>()}))
+            .map_err(TokenError::Host),
+        "/api/token" => shared
+            .harness
+            .obtain_token(&body)
+            .map(|token| json!({"token": token.to_json(false)})),
+        "/api/login" => start_login(shared, body),
+        "/api/finish" => finish_login(shared, &body),
+        _ => return problem(StatusCode::NOT_FOUND, "no such call"),
+    };
+    match result {
+        Ok(answer) => json_response(StatusCode::OK, &answer),
+        Err(error) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"error": format!("{error:#}")}),
+        ),
+    }
+}
+
+fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
+    let authorization = shared.harness.authorization(&config, None, None)?;
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("the random generator failed: {e}"))?;
+    let id = URL_SAFE_NO_PAD.encode(id);
+    shared
+        .logins
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(
+            id.clone(),
+            PendingLogin {
+                config,
+                state: authorization.state,
+                code_verifier: authorization.code_verifier,
+            },
+        );
+    Ok(json!({"login": id, "url": authorization.url}))
+}
+
+/// The page's report of where the browser came back to.
+#[derive(Deserialize)]
+struct Finish {
+    login: String,
+    redirect_url: String,
+}
+
+fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
+    let finish: Finish = serde_json::from_str(body)
+        .map_err(|e| anyhow::anyhow!("the page sent an unreadable login report: {e}"))?;
+    let pending = shared
+        .logins
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .remove(&finish.login)
+        .ok_or_else(|| anyhow::anyhow!("no login is waiting here: start it again from the form"))?;
+    let token = shared.harness.finish_login(
+        &pending.config,
+        &finish.redirect_url,
+        &pending.state,
+        pending.code_verifier.as_deref(),
+    )?;
+    Ok(json!({"token": token.to_json(false)}))
+}
+
+fn field_error(error: &FieldError) -> Value {
+    json!({"field": error.field, "message": error.message, "fix": error.fix})
+}
+
+async fn library(assets: &Path) -> Response<Full<Bytes>> {
+    let path = assets.join(LIBRARY_BUNDLE);
+    match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
+        Ok(Ok(bundle)) => {
+            let mut response = Response::new(Full::new(Bytes::from(bundle)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript"),
+            );
+            response
+        }
+        Ok(Err(_)) | Err(_) => problem(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "the form library is not installed: run `npm ci --prefix {}`",
+                assets.display()
+            ),
+        ),
+    }
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    text(status, "application/json", &body.to_string())
+}
+
+fn problem(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json_response(status, &json!({"error": message}))
+}
