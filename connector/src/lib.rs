@@ -31,6 +31,8 @@
 //! assert_eq!(token.expires_at, Some(1_700_000_061));
 //! ```
 
+mod api_call;
+mod challenge;
 mod client_auth;
 mod config;
 mod error;
@@ -47,6 +49,8 @@ mod secret;
 #[allow(unsafe_code)]
 mod component;
 
+pub use api_call::{Verdict, authorize, judge};
+pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::basic_authorization;
 pub use config::{
     Assertion, Client, ClientAuth, Config, FieldError, Grant, Pkce, RetryCheckLevel, UserLogin,

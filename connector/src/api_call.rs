@@ -1,0 +1,174 @@
+//! Using a token: adding it to an API request, and judging the API's
+//! response by the 401 retry rule (`token_retry_check_level`).
+
+use crate::challenge::parse_challenges;
+use crate::config::RetryCheckLevel;
+use crate::error::Failure;
+use crate::request::Request;
+use crate::response::Response;
+
+/// What the host does with an API's response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Hand the response to the caller as it is.
+    Accept,
+    /// Obtain a new token (the current one is spent) and send the call once more.
+    RenewTokenAndRetry,
+}
+
+/// The API request with `Authorization: Bearer <access_token>`, replacing
+/// any `Authorization` header it had.
+///
+/// Only bearer tokens (RFC 6750) can be used this way; a token of another
+/// type (`mac`, `DPoP`) needs a proof this connector does not make.
+pub fn authorize(
+    mut request: Request,
+    token_type: &str,
+    access_token: &str,
+) -> Result<Request, Failure> {
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(Failure::Other(format!(
+            "the token is of type `{token_type}`, which cannot be sent as a bearer token; ask the authorization server for a Bearer token"
+        )));
+    }
+    if access_token.bytes().any(|b| b.is_ascii_control()) {
+        return Err(Failure::Other(
+            "the access token holds control characters and cannot be sent in a header".into(),
+        ));
+    }
+    request
+        .headers
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
+    request
+        .headers
+        .push(("Authorization".into(), format!("Bearer {access_token}")));
+    Ok(request)
+}
+
+/// Whether an API's response means the token must be renewed and the call
+/// retried, at `level`:
+///
+/// - 1: any 401;
+/// - 2: a 401 with a `Bearer` challenge (the API says a bearer token is
+///   what it wants, whatever the reason);
+/// - 3: a 401 whose `Bearer` challenge says `error="invalid_token"` (RFC 6750
+///   section 3.1: expired, revoked or malformed), the only case where a new
+///   token can help.
+///
+/// `retried` says whether this response answered a retry: a call is retried
+/// at most once, whatever the response says.
+pub fn judge(level: RetryCheckLevel, response: &Response, retried: bool) -> Verdict {
+    if retried || response.status != 401 {
+        return Verdict::Accept;
+    }
+    let challenges = parse_challenges(
+        response
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+            .map(|(_, value)| value.as_str()),
+    );
+    let mut bearer = challenges.iter().filter(|c| c.is("Bearer"));
+    let renew = match level.get() {
+        1 => true,
+        2 => bearer.next().is_some(),
+        _ => bearer.any(|c| c.param("error") == Some("invalid_token")),
+    };
+    if renew {
+        Verdict::RenewTokenAndRetry
+    } else {
+        Verdict::Accept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(n: u8) -> RetryCheckLevel {
+        crate::Config::parse(&format!(
+            r#"{{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","token_retry_check_level":{n}}}"#
+        ))
+        .expect("valid")
+        .token_retry_check_level
+    }
+
+    fn response(status: u16, challenges: &[&str]) -> Response {
+        Response {
+            status,
+            headers: challenges
+                .iter()
+                .map(|c| ("WWW-Authenticate".to_owned(), (*c).to_owned()))
+                .collect(),
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_level_retries_exactly_what_it_says() {
+        use Verdict::{Accept as A, RenewTokenAndRetry as R};
+        let cases: &[(Response, [Verdict; 3])] = &[
+            (
+                response(401, &[r#"Bearer realm="api", error="invalid_token""#]),
+                [R, R, R],
+            ),
+            (
+                response(401, &[r#"Bearer error="insufficient_scope""#]),
+                [R, R, A],
+            ),
+            (response(401, &[]), [R, A, A]),
+            (response(401, &[r#"Basic realm="api""#]), [R, A, A]),
+            (
+                response(401, &[r#"Basic realm="x""#, "bearer ERROR=invalid_token"]),
+                [R, R, R],
+            ),
+            (response(401, &["Bearer error=\"invalid_token"]), [R, R, A]),
+            (
+                response(403, &[r#"Bearer error="invalid_token""#]),
+                [A, A, A],
+            ),
+            (response(200, &[]), [A, A, A]),
+        ];
+        for (response, expected) in cases {
+            for (n, verdict) in (1..=3).zip(expected) {
+                assert_eq!(
+                    judge(level(n), response, false),
+                    *verdict,
+                    "level {n}, {:?}",
+                    response.headers
+                );
+                assert_eq!(
+                    judge(level(n), response, true),
+                    Verdict::Accept,
+                    "a retry is never retried"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn authorize_sets_one_bearer_header() {
+        let request = Request {
+            method: "GET".into(),
+            url: "https://api.example/v1".into(),
+            headers: vec![
+                ("authorization".into(), "Basic old".into()),
+                ("Accept".into(), "*/*".into()),
+            ],
+            body: Vec::new(),
+        };
+        let authorized = authorize(request, "bearer", "at-1").expect("bearer");
+        assert_eq!(
+            authorized.headers,
+            [
+                ("Accept".to_owned(), "*/*".to_owned()),
+                ("Authorization".to_owned(), "Bearer at-1".to_owned()),
+            ]
+        );
+        let refused = authorize(authorized.clone(), "mac", "at-1").expect_err("mac");
+        assert!(refused.to_string().contains("`mac`"), "{refused}");
+        assert!(!refused.to_string().contains("at-1"));
+        assert!(authorize(authorized, "Bearer", "a\r\nX-Injected: 1").is_err());
+    }
+}
