@@ -1,8 +1,13 @@
 //! Using a token: adding it to an API request, and judging the API's
 //! response by the 401 retry rule (`token_retry_check_level`).
 
-use crate::challenge::parse_challenges;
-use crate::config::RetryCheckLevel;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::challenge::{Challenge, parse_challenges};
+use crate::config::{Config, Grant, RetryCheckLevel};
 use crate::error::Failure;
 use crate::request::Request;
 use crate::response::Response;
@@ -62,13 +67,7 @@ pub fn judge(level: RetryCheckLevel, response: &Response, retried: bool) -> Verd
     if retried || response.status != 401 {
         return Verdict::Accept;
     }
-    let challenges = parse_challenges(
-        response
-            .headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
-            .map(|(_, value)| value.as_str()),
-    );
+    let challenges = challenges(response);
     let mut bearer = challenges.iter().filter(|c| c.is("Bearer"));
     let renew = match level.get() {
         1 => true,
@@ -80,6 +79,55 @@ pub fn judge(level: RetryCheckLevel, response: &Response, retried: bool) -> Verd
     } else {
         Verdict::Accept
     }
+}
+
+/// Every challenge in a response's `WWW-Authenticate` headers.
+pub fn challenges(response: &Response) -> Vec<Challenge> {
+    parse_challenges(
+        response
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+            .map(|(_, value)| value.as_str()),
+    )
+}
+
+/// The key under which a host caches and stores this configuration's
+/// tokens: equal for configurations whose tokens are interchangeable,
+/// different when any of what makes tokens differ differs — the token URL,
+/// the client, the grant, whom the token is for (user, assertion subject,
+/// the configured refresh token), the scope, audience, resource and extra
+/// parameters.
+///
+/// Secrets are not in it, only a digest of the whole: the key may be
+/// logged and used as a file or database key.
+pub fn token_cache_key(config: &Config) -> String {
+    let whom = match &config.grant {
+        Grant::ClientCredentials => json!(null),
+        // The refresh token stands for a user; a different one may be another.
+        Grant::RefreshToken { refresh_token } => {
+            json!(URL_SAFE_NO_PAD.encode(Sha256::digest(refresh_token.expose())))
+        }
+        Grant::Password { username, .. } => json!(username),
+        Grant::JwtBearer(assertion) => json!([assertion.issuer, assertion.subject]),
+        Grant::AuthorizationCode(login) | Grant::Implicit(login) => {
+            json!([login.authorization_url.as_str(), login.login_hint])
+        }
+    };
+    let parts = json!([
+        config.token_url.as_ref().map(|url| url.as_str()),
+        config.client.client_id,
+        config.grant.name(),
+        whom,
+        config.scope,
+        config.audience,
+        config.resource.as_ref().map(|url| url.as_str()),
+        config.extra_body.0,
+    ]);
+    format!(
+        "v1.{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(parts.to_string()))
+    )
 }
 
 #[cfg(test)]
@@ -145,6 +193,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_cache_key_follows_what_makes_tokens_differ() {
+        let key = |document: &str| token_cache_key(&Config::parse(document).expect("valid"));
+        let base = r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read"}"#;
+        let same = [
+            // The secret and the header order do not change what a token is.
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"other","scope":"read"}"#,
+            r#"{"token_url":"https://as.example/token","scope":"read","client_id":"c","client_secret":"s","grant_type":"client_credentials","extra_headers":{"X-Trace":"1"}}"#,
+        ];
+        let different = [
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token2","client_id":"c","client_secret":"s","scope":"read"}"#,
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"d","client_secret":"s","scope":"read"}"#,
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"write"}"#,
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","audience":"a"}"#,
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","resource":"https://api/"}"#,
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","extra_body":{"tenant":"t"}}"#,
+            r#"{"grant_type":"password","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","username":"u","password":"p"}"#,
+            r#"{"grant_type":"password","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","username":"v","password":"p"}"#,
+        ];
+        for document in same {
+            assert_eq!(key(base), key(document), "{document}");
+        }
+        let mut keys: Vec<String> = different.iter().map(|d| key(d)).collect();
+        keys.push(key(base));
+        let count = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), count, "every configuration has its own key");
+        assert!(!key(base).contains("read"), "the key is a digest");
     }
 
     #[test]

@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     world: "oauth-connector",
 });
 
-use exports::oauth2::connector::{http, settings, tokens, user_login};
+use exports::oauth2::connector::{api_calls, http, settings, tokens, user_login};
 
 struct Connector;
 
@@ -64,11 +64,7 @@ impl tokens::Guest for Connector {
         presented_refresh_token: Option<String>,
     ) -> Result<tokens::Token, tokens::Failure> {
         let config = parse(&config)?;
-        let response = Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        };
+        let response = response_in(response);
         let presented = presented_refresh_token.map(Secret::new);
         crate::read_token_response(&config, &response, now, presented.as_ref())
             .map(token)
@@ -152,6 +148,65 @@ impl user_login::Guest for Connector {
         crate::read_implicit_redirect(&config, &redirect_url, &expected_state, now)
             .map(token)
             .map_err(failure)
+    }
+}
+
+impl api_calls::Guest for Connector {
+    fn authorize(
+        request: http::Request,
+        token_type: String,
+        access_token: String,
+    ) -> Result<http::Request, tokens::Failure> {
+        let request = Request {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        crate::authorize(request, &token_type, &access_token)
+            .map(self::request)
+            .map_err(failure)
+    }
+
+    fn judge(
+        config: String,
+        response: http::Response,
+        retried: bool,
+    ) -> Result<api_calls::Verdict, tokens::Failure> {
+        let config = parse(&config)?;
+        Ok(
+            match crate::judge(
+                config.token_retry_check_level,
+                &response_in(response),
+                retried,
+            ) {
+                crate::Verdict::RenewTokenAndRetry => api_calls::Verdict::RenewTokenAndRetry,
+                _ => api_calls::Verdict::Accept,
+            },
+        )
+    }
+
+    fn challenges(response: http::Response) -> Vec<api_calls::Challenge> {
+        crate::challenges(&response_in(response))
+            .into_iter()
+            .map(|c| api_calls::Challenge {
+                scheme: c.scheme,
+                token68: c.token68,
+                params: c.params,
+            })
+            .collect()
+    }
+
+    fn token_cache_key(config: String) -> Result<String, tokens::Failure> {
+        Ok(crate::token_cache_key(&parse(&config)?))
+    }
+}
+
+fn response_in(response: http::Response) -> Response {
+    Response {
+        status: response.status,
+        headers: response.headers,
+        body: response.body,
     }
 }
 

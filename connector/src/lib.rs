@@ -49,7 +49,7 @@ mod secret;
 #[allow(unsafe_code)]
 mod component;
 
-pub use api_call::{Verdict, authorize, judge};
+pub use api_call::{Verdict, authorize, challenges, judge, token_cache_key};
 pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::basic_authorization;
 pub use config::{

@@ -20,6 +20,7 @@ mod bindings {
     });
 }
 
+pub use bindings::exports::oauth2::connector::api_calls::{Challenge, Verdict};
 pub use bindings::exports::oauth2::connector::http::{Request, Response};
 pub use bindings::exports::oauth2::connector::settings::FieldError;
 pub use bindings::exports::oauth2::connector::tokens::{
@@ -352,6 +353,65 @@ impl ConnectorHost {
                 .oauth2_connector_user_login()
                 .call_read_implicit_redirect(&mut store, config, redirect_url, expected_state, now),
             "read-implicit-redirect",
+        )
+    }
+}
+
+impl ConnectorHost {
+    /// The API request with the access token in it.
+    pub fn authorize(
+        &self,
+        request: &Request,
+        token_type: &str,
+        access_token: &str,
+    ) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance.oauth2_connector_api_calls().call_authorize(
+                &mut store,
+                request,
+                token_type,
+                access_token,
+            ),
+            "authorize",
+        )
+    }
+
+    /// Whether an API's response calls for a new token and one retry.
+    pub fn judge(
+        &self,
+        config: &str,
+        response: &Response,
+        retried: bool,
+    ) -> Result<Result<Verdict, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_api_calls()
+                .call_judge(&mut store, config, response, retried),
+            "judge",
+        )
+    }
+
+    /// The challenges in a response's `WWW-Authenticate` headers.
+    pub fn challenges(&self, response: &Response) -> Result<Vec<Challenge>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_api_calls()
+                .call_challenges(&mut store, response),
+            "challenges",
+        )
+    }
+
+    /// The key under which this configuration's tokens are cached and stored.
+    pub fn token_cache_key(&self, config: &str) -> Result<Result<String, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_api_calls()
+                .call_token_cache_key(&mut store, config),
+            "token-cache-key",
         )
     }
 }

@@ -2,6 +2,7 @@
 //! response. The harness decides nothing about OAuth; the component does.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -17,6 +18,11 @@ use crate::http_client::{HttpClient, HttpSettings};
 pub struct Redacted(String);
 
 impl Redacted {
+    /// Wraps a secret.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
     /// The value itself; the caller must not log it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -180,10 +186,14 @@ pub fn describe(failure: &Failure) -> String {
     }
 }
 
+/// Where the harness reads the time: unix seconds.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
 /// The component and an HTTP client: everything needed to obtain tokens.
 pub struct Harness {
     connector: ConnectorHost,
     http: HttpClient,
+    clock: Clock,
 }
 
 impl Harness {
@@ -192,7 +202,25 @@ impl Harness {
         Self {
             connector,
             http: HttpClient::new(http),
+            clock: Arc::new(unix_now),
         }
+    }
+
+    /// The same harness reading the time from `clock`, such as a test's
+    /// controlled clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time by this harness's clock, unix seconds.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Sends a request as it is: for API calls the component authorized.
+    pub fn send(&self, request: &Request) -> Result<Response> {
+        self.http.send(request)
     }
 
     /// The loaded component.
@@ -207,7 +235,7 @@ impl Harness {
 
     /// Obtains a token with the configured grant.
     pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
-        let request = self.connector.token_request(config, &context()?)?;
+        let request = self.connector.token_request(config, &self.context()?)?;
         self.exchange(config, request, None)
     }
 
@@ -219,7 +247,7 @@ impl Harness {
     ) -> Result<ObtainedToken, TokenError> {
         let request = self
             .connector
-            .refresh_request(config, refresh_token, &context()?)?;
+            .refresh_request(config, refresh_token, &self.context()?)?;
         self.exchange(config, request, Some(refresh_token))
     }
 
@@ -231,7 +259,7 @@ impl Harness {
         code_verifier: Option<&str>,
     ) -> Result<Authorization, TokenError> {
         self.connector
-            .authorization_url(config, &context()?, state, code_verifier)?
+            .authorization_url(config, &self.context()?, state, code_verifier)?
             .map_err(TokenError::Connector)
     }
 
@@ -247,7 +275,7 @@ impl Harness {
     ) -> Result<ObtainedToken, TokenError> {
         let step = self
             .connector
-            .finish_login(config, redirect_url, state, code_verifier, &context()?)?
+            .finish_login(config, redirect_url, state, code_verifier, &self.context()?)?
             .map_err(TokenError::Connector)?;
         match step {
             LoginStep::Exchange(request) => self.exchange(config, Ok(request), None),
@@ -266,21 +294,21 @@ impl Harness {
         let response: Response = self.http.send(&request)?;
         let token = self
             .connector
-            .read_token_response(config, &response, unix_now(), presented_refresh_token)?
+            .read_token_response(config, &response, self.now(), presented_refresh_token)?
             .map_err(TokenError::Connector)?;
         Ok(token.into())
     }
-}
 
-/// The time and fresh random bytes for a request.
-fn context() -> Result<Context> {
-    let mut nonce = vec![0u8; 32];
-    getrandom::fill(&mut nonce)
-        .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
-    Ok(Context {
-        now: unix_now(),
-        nonce,
-    })
+    /// The time and fresh random bytes for a request.
+    fn context(&self) -> Result<Context> {
+        let mut nonce = vec![0u8; 32];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
+        Ok(Context {
+            now: self.now(),
+            nonce,
+        })
+    }
 }
 
 /// Seconds since the unix epoch.

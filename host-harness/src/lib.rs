@@ -8,10 +8,12 @@
 pub mod browser;
 pub mod component;
 pub mod demo;
+pub mod files;
 pub mod form;
 pub mod harness;
 pub mod http_client;
 pub mod server;
+pub mod tokens;
 
 pub use component::ConnectorHost;
 pub use harness::{Harness, ObtainedToken, Redacted, TokenError};

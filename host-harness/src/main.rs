@@ -13,8 +13,9 @@ use serde_json::Value;
 use host_harness::component::FieldError;
 use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
+use host_harness::tokens::{FileStore, MemoryStore, RenewalPolicy, TokenManager, TokenStore};
 use host_harness::{
-    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo, form,
+    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo, files, form,
 };
 
 /// Runs the OAuth 2.0 connector component: prints its configuration schema,
@@ -83,6 +84,10 @@ enum Command {
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         wait: u64,
     },
+    /// Call an API with a token: obtained, or reused from the cache and the
+    /// token store, renewed and retried once when the API refuses it.
+    /// Prints the response body; exits 0 for a 2xx status.
+    Call(CallArgs),
     /// Run the embedded authorization server on loopback until interrupted.
     Serve {
         /// The port to listen on; 0 picks a free one.
@@ -141,6 +146,13 @@ struct OutputArgs {
     /// Print the access and refresh tokens instead of `[redacted]`.
     #[arg(long)]
     show_secrets: bool,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// How to reach servers.
+#[derive(Args)]
+struct HttpArgs {
     /// Trust exactly the CA certificates in this PEM file instead of the
     /// public roots (for servers with a private CA).
     #[arg(long, value_name = "PEM")]
@@ -151,6 +163,43 @@ struct OutputArgs {
     /// Seconds to wait for the response.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     read_timeout: u64,
+}
+
+/// An API call with a token.
+#[derive(Args)]
+struct CallArgs {
+    /// The configuration document (JSON).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    #[command(flatten)]
+    layers: LayerArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    /// The HTTP method.
+    #[arg(long, short = 'X', default_value = "GET")]
+    method: String,
+    /// A request header, `Name: value`; repeat for more.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(long, short = 'd', value_name = "BODY")]
+    data: Option<String>,
+    /// Keep tokens in this file (created readable by the owner only)
+    /// instead of the per-user default.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
+    store: Option<PathBuf>,
+    /// Keep tokens in memory only: nothing is written, nothing reused.
+    #[arg(long)]
+    no_store: bool,
+    /// The lifetime assumed for a token whose response says none.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    default_lifetime: u64,
+    /// Show each step on stderr (where the token came from, each response
+    /// status, a renewal after a 401), without secrets.
+    #[arg(long, short)]
+    verbose: bool,
+    /// The API's URL.
+    url: String,
 }
 
 #[derive(Args)]
@@ -210,7 +259,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token(args) => {
             let connector = load()?;
             let config = layered(&connector, &args.output.config, &args.output.layers)?;
-            let harness = harness(connector, &args.output)?;
+            let harness = harness(connector, &args.output.http)?;
             let token = harness.obtain_token(&config).map_err(report)?;
             // Save before printing: a failed print must not lose a rotated
             // refresh token.
@@ -263,7 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let connector = load()?;
             let config = layered(&connector, &output.config, &output.layers)?;
-            let harness = harness(connector, output)?;
+            let harness = harness(connector, &output.http)?;
             let token = harness
                 .finish_login(&config, redirect_url, state, code_verifier.as_deref())
                 .map_err(report)?;
@@ -271,6 +320,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
+        Command::Call(args) => call(load()?, args),
         Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
         Command::Form {
             port,
@@ -339,7 +389,7 @@ fn field_error(error: &FieldError) -> String {
     format!("{field}: {} ({})", error.message, error.fix)
 }
 
-fn harness(connector: ConnectorHost, args: &OutputArgs) -> Result<Harness> {
+fn harness(connector: ConnectorHost, args: &HttpArgs) -> Result<Harness> {
     let mut settings = HttpSettings {
         connect_timeout: Duration::from_secs(args.connect_timeout),
         read_timeout: Duration::from_secs(args.read_timeout),
@@ -391,37 +441,7 @@ fn save_refresh_token(config: &str, token: &ObtainedToken, path: &Path) -> Resul
         serde_json::from_str(config).context("the configuration is not JSON")?;
     document["refresh_token"] = Value::String(refresh_token.expose().to_owned());
     let text = serde_json::to_string_pretty(&document)?;
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path.file_name().context("--save needs a file name")?;
-    let temporary = directory.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = write_private(&temporary, text.as_bytes()).and_then(|()| {
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("failed to replace `{}`", path.display()))
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("failed to create `{}`", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
+    files::replace_private(path, text.as_bytes())
 }
 
 fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<ExitCode> {
@@ -449,7 +469,7 @@ fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<
         document["redirect_uri"] = Value::String(with_port.to_string());
         config = document.to_string();
     }
-    let harness = harness(connector, args)?;
+    let harness = harness(connector, &args.http)?;
     let authorization = harness.authorization(&config, None, None).map_err(report)?;
     println!(
         "open this URL in a browser to log in:\n{}",
@@ -555,5 +575,55 @@ fn serve_form(
     std::io::stdout().flush()?;
     loop {
         std::thread::park();
+    }
+}
+
+fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
+    let config = layered(&connector, &args.config, &args.layers)?;
+    let store: Box<dyn TokenStore> = if args.no_store {
+        Box::new(MemoryStore::default())
+    } else {
+        let path = match &args.store {
+            Some(path) => path.clone(),
+            None => FileStore::default_path().context(
+                "no home directory for the token store: pass --store FILE or --no-store",
+            )?,
+        };
+        Box::new(FileStore::new(path))
+    };
+    let policy = RenewalPolicy {
+        default_lifetime_secs: args.default_lifetime,
+        ..RenewalPolicy::default()
+    };
+    let manager = TokenManager::new(harness(connector, &args.http)?, store, policy);
+    let mut headers = Vec::new();
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--header `{header}` is not `Name: value`"))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let request = host_harness::component::Request {
+        method: args.method.clone(),
+        url: args.url.clone(),
+        headers,
+        body: args.data.clone().unwrap_or_default().into_bytes(),
+    };
+    let outcome = manager
+        .call(&config, &request)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    if args.verbose {
+        for step in &outcome.steps {
+            eprintln!("{step}");
+        }
+    }
+    std::io::stdout().write_all(&outcome.response.body)?;
+    std::io::stdout().flush()?;
+    let status = outcome.response.status;
+    if (200..300).contains(&status) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("the API answered HTTP {status}");
+        Ok(ExitCode::FAILURE)
     }
 }

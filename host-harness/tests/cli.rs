@@ -68,6 +68,11 @@ fn every_command_has_help() {
         &["token", "--help"],
         &["serve", "--help"],
         &["demo", "--help"],
+        &["call", "--help"],
+        &["form", "--help"],
+        &["authorize-url", "--help"],
+        &["exchange", "--help"],
+        &["login", "--help"],
     ] {
         let output = harness(command);
         assert!(output.status.success(), "{command:?}");
@@ -486,4 +491,90 @@ fn configuration_layers_combine_before_use() {
         "{stdout}"
     );
     assert!(!stdout.contains("canary-runtime-secret"), "{stdout}");
+}
+
+#[test]
+fn call_reuses_the_stored_token_and_a_rotated_refresh_token_survives_a_restart() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let first = server.issue_refresh_token("demo-basic", Some("read"));
+    let config = json!({
+        "token_url": server.token_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+        "refresh_token": first,
+    });
+    let file = TempFile::new("refresh.json", &config.to_string());
+    let store = file.dir.join("state/tokens.json");
+    let store = store.to_str().expect("UTF-8 path");
+    let resource = server.resource_url();
+    let call = || {
+        harness(&[
+            "call",
+            "--config",
+            file.path(),
+            "--store",
+            store,
+            "--verbose",
+            &resource,
+        ])
+    };
+
+    // The first run spends the configured refresh token: the server rotates it.
+    let output = call();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: Value = serde_json::from_slice(&output.stdout).expect("the resource's JSON");
+    assert_eq!(body["client_id"], "demo-basic");
+    assert!(text(&output.stderr).contains("fetched with the configured grant"));
+    assert_eq!(server.received_requests().len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(store)
+            .expect("store")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let stored = std::fs::read_to_string(store).expect("store");
+    assert!(
+        !stored.contains(&first),
+        "the spent refresh token is not kept"
+    );
+
+    // A second process reuses the stored access token.
+    let output = call();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("from the token store"));
+    assert_eq!(server.received_requests().len(), 1);
+
+    // Revoked on the server, the access token is renewed with the rotated
+    // refresh token from the store, not the spent one in the configuration.
+    server.revoke_access_tokens();
+    let output = call();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("HTTP 401"), "{stderr}");
+    assert!(
+        stderr.contains("renewed with the refresh token"),
+        "{stderr}"
+    );
+    assert_eq!(server.received_requests().len(), 2);
+    for secret in ["demo-basic-secret", first.as_str()] {
+        assert!(!stderr.contains(secret) && !text(&output.stdout).contains(secret));
+    }
+}
+
+#[test]
+fn call_exits_non_zero_with_the_status_when_the_api_refuses() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let config = config_file(&server, TEST_CLIENTS[0].client_secret);
+    let url = format!("{}/resource/challenge/forbidden", server.base_url());
+    let output = harness(&["call", "--config", config.path(), "--no-store", &url]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("HTTP 403"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(text(&output.stdout).contains("forbidden"));
 }

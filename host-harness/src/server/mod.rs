@@ -50,6 +50,9 @@ pub struct ServerOptions {
     pub tls: bool,
     /// The lifetime of issued access tokens, in seconds.
     pub token_lifetime_secs: u64,
+    /// How long the token endpoint waits before it answers, in
+    /// milliseconds: a slow server, for tests of callers that wait.
+    pub token_delay_ms: u64,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +61,7 @@ impl Default for ServerOptions {
             port: 0,
             tls: false,
             token_lifetime_secs: 3600,
+            token_delay_ms: 0,
         }
     }
 }
@@ -104,6 +108,9 @@ struct State {
     /// Assertion `jti`s seen, with their expiry, against replay.
     seen_assertions: HashMap<String, u64>,
     received: Vec<ReceivedRequest>,
+    token_delay_ms: u64,
+    /// Requests to the protected resources, by path.
+    resource_hits: HashMap<String, u64>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -141,6 +148,7 @@ impl AuthorizationServer {
         let state: Shared = Arc::new(Mutex::new(State {
             token_url: format!("{base_url}/token"),
             lifetime_secs: options.token_lifetime_secs,
+            token_delay_ms: options.token_delay_ms,
             ..State::default()
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -207,6 +215,27 @@ impl AuthorizationServer {
     /// The token requests received so far, oldest first.
     pub fn received_requests(&self) -> Vec<ReceivedRequest> {
         lock(&self.state).received.clone()
+    }
+
+    /// How many requests a protected resource path (such as `/resource`
+    /// or `/resource/challenge/basic`) has received.
+    pub fn resource_hits(&self, path: &str) -> u64 {
+        lock(&self.state)
+            .resource_hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Revokes every access token issued so far, as an administrator
+    /// would; refresh tokens stay valid.
+    pub fn revoke_access_tokens(&self) {
+        lock(&self.state).access_tokens.clear();
+    }
+
+    /// Revokes every refresh token issued so far.
+    pub fn revoke_refresh_tokens(&self) {
+        lock(&self.state).refresh_tokens.clear();
     }
 
     /// Whether an access token is currently valid.
@@ -329,7 +358,14 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
             let query = request.uri().query().unwrap_or_default().to_owned();
             authorize::authorize(&mut lock(state), &query)
         }
-        "/resource" => resource_endpoint(state, request.headers()),
+        "/resource" => {
+            count_hit(state, &path);
+            resource_endpoint(state, request.headers())
+        }
+        fixed if fixed.starts_with("/resource/challenge/") => {
+            count_hit(state, &path);
+            fixed_answer(&fixed["/resource/challenge/".len()..])
+        }
         _ => json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
     }
 }
@@ -344,6 +380,10 @@ async fn token_endpoint(state: &Shared, request: Request<Incoming>) -> Response<
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
+    }
+    let delay = lock(state).token_delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
     let (parts, body) = request.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
@@ -413,6 +453,47 @@ fn resource_endpoint(state: &Shared, headers: &HeaderMap) -> Response<Full<Bytes
         Some(_) => challenge(Some(("invalid_token", "the access token expired"))),
         None => challenge(Some(("invalid_token", "the access token is unknown"))),
     }
+}
+
+fn count_hit(state: &Shared, path: &str) {
+    *lock(state)
+        .resource_hits
+        .entry(path.to_owned())
+        .or_default() += 1;
+}
+
+/// A resource that answers the same whatever token it is shown: the
+/// answers an API gives, for tests of what a client does with them.
+fn fixed_answer(kind: &str) -> Response<Full<Bytes>> {
+    let (status, challenge) = match kind {
+        "invalid_token" => (
+            StatusCode::UNAUTHORIZED,
+            Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"invalid_token\", error_description=\"the access token is not valid\""
+            )),
+        ),
+        "insufficient_scope" => (
+            StatusCode::UNAUTHORIZED,
+            Some(format!(
+                "Bearer realm=\"{REALM}\", error=\"insufficient_scope\", scope=\"admin\""
+            )),
+        ),
+        "no_challenge" => (StatusCode::UNAUTHORIZED, None),
+        "basic" => (
+            StatusCode::UNAUTHORIZED,
+            Some(format!("Basic realm=\"{REALM}\"")),
+        ),
+        "forbidden" => (StatusCode::FORBIDDEN, None),
+        "ok" => (StatusCode::OK, None),
+        _ => return json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"})),
+    };
+    let mut response = json_response(status, &json!({"answer": kind}));
+    if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn received_headers(headers: &HeaderMap) -> Vec<(String, String)> {

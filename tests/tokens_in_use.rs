@@ -1,0 +1,281 @@
+//! Tokens in use, through the built component and the harness's token
+//! manager, against the embedded server: the 401 retry rule at each check
+//! level, renewal ahead of expiry with a controlled clock, revocation,
+//! the refresh-token fallback, and single-flight under concurrency.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+
+use end_to_end::{client_credentials, harness_for, http_server};
+use host_harness::component::{Failure, Request};
+use host_harness::harness::Clock;
+use host_harness::tokens::{MemoryStore, RenewalPolicy, TokenManager, TokenSource};
+use host_harness::{AuthorizationServer, ServerOptions, TokenError};
+use serde_json::Value;
+
+fn manager(server: &AuthorizationServer) -> TokenManager {
+    TokenManager::new(
+        harness_for(server),
+        Box::new(MemoryStore::default()),
+        RenewalPolicy::default(),
+    )
+}
+
+fn get(url: String) -> Request {
+    Request {
+        method: "GET".into(),
+        url,
+        headers: vec![("Accept".into(), "application/json".into())],
+        body: Vec::new(),
+    }
+}
+
+fn token_requests(server: &AuthorizationServer) -> usize {
+    server.received_requests().len()
+}
+
+fn with_level(mut config: Value, level: u8) -> String {
+    config["token_retry_check_level"] = level.into();
+    config.to_string()
+}
+
+#[test]
+fn each_check_level_retries_what_it_says_and_at_most_once() {
+    let server = http_server();
+    let manager = manager(&server);
+    // (answer, final status, whether levels 1, 2 and 3 retry)
+    let table = [
+        ("invalid_token", 401, [true, true, true]),
+        ("insufficient_scope", 401, [true, true, false]),
+        ("no_challenge", 401, [true, false, false]),
+        ("basic", 401, [true, false, false]),
+        ("forbidden", 403, [false, false, false]),
+        ("ok", 200, [false, false, false]),
+    ];
+    for (answer, status, retries) in table {
+        for (level, retries) in (1..=3).zip(retries) {
+            let config = with_level(client_credentials(&server, "demo-basic", "basic"), level);
+            let path = format!("/resource/challenge/{answer}");
+            let before = server.resource_hits(&path);
+            let outcome = manager
+                .call(&config, &get(format!("{}{path}", server.base_url())))
+                .unwrap_or_else(|e| panic!("{answer} at level {level}: {e}"));
+            assert_eq!(outcome.response.status, status, "{answer} at level {level}");
+            let sent = server.resource_hits(&path) - before;
+            assert_eq!(
+                sent,
+                if retries { 2 } else { 1 },
+                "{answer} at level {level}: {:?}",
+                outcome.steps
+            );
+        }
+    }
+}
+
+#[test]
+fn a_revoked_token_leads_to_exactly_one_renewal() {
+    let server = http_server();
+    let manager = manager(&server);
+    let config = client_credentials(&server, "demo-basic", "basic").to_string();
+    let resource = get(server.resource_url());
+    assert_eq!(
+        manager
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        manager
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        token_requests(&server),
+        1,
+        "the second call reuses the token"
+    );
+
+    server.revoke_access_tokens();
+    let outcome = manager.call(&config, &resource).expect("call");
+    assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+    assert_eq!(
+        token_requests(&server),
+        2,
+        "one renewal: {:?}",
+        outcome.steps
+    );
+    assert_eq!(server.resource_hits("/resource"), 4, "one retry");
+    assert_eq!(
+        manager
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    assert_eq!(token_requests(&server), 2, "the renewed token is reused");
+}
+
+#[test]
+fn tokens_are_renewed_before_they_expire_by_a_margin_that_fits_their_lifetime() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: 40,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let start = host_harness::harness::unix_now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let clock: Clock = {
+        let offset = offset.clone();
+        Arc::new(move || start + offset.load(Ordering::SeqCst))
+    };
+    let manager = TokenManager::new(
+        harness_for(&server).with_clock(clock),
+        Box::new(MemoryStore::default()),
+        RenewalPolicy::default(),
+    );
+    let config = client_credentials(&server, "demo-basic", "basic").to_string();
+    let (first, source) = manager.token(&config).expect("token");
+    assert_eq!(source, TokenSource::Fetched);
+    assert_eq!(first.expires_at, Some(start + 40));
+    // A 40 s token is renewed 10 s before it ends, not 60 s (every call).
+    offset.store(29, Ordering::SeqCst);
+    let (same, source) = manager.token(&config).expect("token");
+    assert_eq!(source, TokenSource::Cache);
+    assert_eq!(same.access_token, first.access_token);
+    offset.store(30, Ordering::SeqCst);
+    let (renewed, source) = manager.token(&config).expect("token");
+    assert_eq!(source, TokenSource::Fetched);
+    assert_ne!(renewed.access_token, first.access_token);
+    assert_eq!(token_requests(&server), 2);
+    // The API accepts the renewed token at once: it never saw an expired one.
+    let outcome = manager
+        .call(&config, &get(server.resource_url()))
+        .expect("call");
+    assert_eq!(outcome.response.status, 200);
+    assert_eq!(server.resource_hits("/resource"), 1, "{:?}", outcome.steps);
+}
+
+#[test]
+fn renewal_uses_the_refresh_token_and_falls_back_to_the_grant_when_it_is_refused() {
+    let server = http_server();
+    let manager = manager(&server);
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    config["scope"] = "read offline_access".into();
+    let config = config.to_string();
+    let (first, _) = manager.token(&config).expect("token");
+    assert!(
+        first.refresh_token.is_some(),
+        "the password grant issued a refresh token"
+    );
+
+    server.revoke_access_tokens();
+    let resource = get(server.resource_url());
+    let outcome = manager.call(&config, &resource).expect("call");
+    assert_eq!(outcome.response.status, 200);
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s.contains("renewed with the refresh token")),
+        "{:?}",
+        outcome.steps
+    );
+    assert_eq!(grants(&server), ["password", "refresh_token"]);
+
+    // With the refresh token revoked too, the configured grant steps in.
+    server.revoke_access_tokens();
+    server.revoke_refresh_tokens();
+    let outcome = manager.call(&config, &resource).expect("call");
+    assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s.contains("after the server refused the refresh token")),
+        "{:?}",
+        outcome.steps
+    );
+    assert_eq!(
+        grants(&server),
+        ["password", "refresh_token", "refresh_token", "password"]
+    );
+}
+
+/// The grant type of each token request the server received.
+fn grants(server: &AuthorizationServer) -> Vec<String> {
+    server
+        .received_requests()
+        .iter()
+        .map(|r| {
+            r.parameters
+                .iter()
+                .find(|(name, _)| name == "grant_type")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[test]
+fn concurrent_callers_cause_one_token_request_and_share_its_outcome() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_delay_ms: 800,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let config = client_credentials(&server, "demo-basic", "basic").to_string();
+    let mut wrong = client_credentials(&server, "demo-basic", "basic");
+    wrong["client_secret"] = "not-the-secret".into();
+    let wrong = wrong.to_string();
+
+    for (config, succeeds) in [(config, true), (wrong, false)] {
+        // A manager of its own: the secret is not part of the cache key, so
+        // a shared one would answer the wrong secret from the cache.
+        let manager = Arc::new(manager(&server));
+        let before = token_requests(&server);
+        let barrier = Arc::new(Barrier::new(64));
+        let callers: Vec<_> = (0..64)
+            .map(|_| {
+                let (manager, barrier, config) = (manager.clone(), barrier.clone(), config.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    manager
+                        .token(&config)
+                        .map(|(token, _)| token.access_token.expose().to_owned())
+                        .map_err(|error| match &*error {
+                            TokenError::Connector(Failure::Rejected(e)) => e.error.clone(),
+                            other => other.to_string(),
+                        })
+                })
+            })
+            .collect();
+        let outcomes: Vec<_> = callers
+            .into_iter()
+            .map(|caller| caller.join().expect("no panic"))
+            .collect();
+        assert_eq!(
+            token_requests(&server) - before,
+            1,
+            "one token request for 64 callers"
+        );
+        let first = &outcomes[0];
+        assert!(
+            outcomes.iter().all(|o| o == first),
+            "every caller sees the same outcome"
+        );
+        if succeeds {
+            assert!(first.is_ok(), "{first:?}");
+        } else {
+            assert_eq!(first, &Err("invalid_client".to_owned()));
+        }
+    }
+}
