@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
 use end_to_end::{client_credentials, harness_for, http_server};
-use host_harness::component::{Failure, Request};
+use host_harness::component::{Failure, Request, TokenTypeHint};
 use host_harness::harness::Clock;
 use host_harness::tokens::{MemoryStore, RenewalPolicy, TokenManager, TokenSource};
 use host_harness::{AuthorizationServer, ServerOptions, TokenError};
@@ -278,4 +278,98 @@ fn concurrent_callers_cause_one_token_request_and_share_its_outcome() {
             assert_eq!(first, &Err("invalid_client".to_owned()));
         }
     }
+}
+
+#[test]
+fn introspection_and_revocation_follow_a_token_through_its_life() {
+    let server = http_server();
+    let manager = manager(&server);
+    let mut config = client_credentials(&server, "demo-post", "body");
+    config["introspection_url"] = server.introspection_url().into();
+    config["revocation_url"] = server.revocation_url().into();
+    config["scope"] = "read".into();
+    let config = config.to_string();
+    let (token, _) = manager.token(&config).expect("token");
+    let harness = manager.harness();
+
+    let answer = harness
+        .introspect(
+            &config,
+            token.access_token.expose(),
+            Some(TokenTypeHint::AccessToken),
+        )
+        .expect("introspection");
+    assert!(answer.active);
+    assert_eq!(answer.client_id.as_deref(), Some("demo-post"));
+    assert_eq!(answer.scope.as_deref(), Some("read"));
+    assert_eq!(answer.exp, token.expires_at);
+
+    assert!(
+        manager
+            .revoke_kept(&config, TokenTypeHint::AccessToken)
+            .expect("revocation")
+    );
+    let answer = harness
+        .introspect(&config, token.access_token.expose(), None)
+        .expect("introspection");
+    assert!(!answer.active, "revoked");
+    assert_eq!(
+        answer.client_id, None,
+        "an inactive token tells nothing more"
+    );
+    // Revoking again, or a token the server never issued, is no error.
+    harness
+        .revoke(&config, token.access_token.expose(), None)
+        .expect("an unknown token is no error");
+    // The revoked token is spent: the next call renews it first.
+    let outcome = manager
+        .call(&config, &get(server.resource_url()))
+        .expect("call");
+    assert_eq!(outcome.response.status, 200);
+    assert_eq!(server.resource_hits("/resource"), 1, "{:?}", outcome.steps);
+
+    // Both endpoints authenticated the client as the token endpoint does.
+    let lifecycle = server.lifecycle_requests();
+    assert_eq!(lifecycle.len(), 4);
+    for request in &lifecycle {
+        assert_eq!(request.authenticated_client.as_deref(), Some("demo-post"));
+    }
+}
+
+#[test]
+fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_may_introspect() {
+    let server = http_server();
+    let manager = manager(&server);
+    let owner = client_credentials(&server, "demo-basic", "basic").to_string();
+    let (token, _) = manager.token(&owner).expect("token");
+
+    let mut other = client_credentials(&server, "demo-post", "body");
+    other["revocation_url"] = server.revocation_url().into();
+    let refused = manager
+        .harness()
+        .revoke(&other.to_string(), token.access_token.expose(), None)
+        .expect_err("another client's token");
+    assert!(
+        matches!(&refused, TokenError::Connector(Failure::Rejected(e)) if e.error == "unauthorized_client"),
+        "{refused}"
+    );
+    assert!(server.is_active(token.access_token.expose()));
+
+    let signed = serde_json::json!({
+        "grant_type": "client_credentials",
+        "token_url": server.token_url(),
+        "introspection_url": server.introspection_url(),
+        "client_id": "demo-jwt",
+        "client_auth": "private_key_jwt",
+        "client_assertion": {
+            "header": {"alg": "RS256"},
+            "private_key": host_harness::server::registry::keys::RSA_PRIVATE,
+        },
+    });
+    let answer = manager
+        .harness()
+        .introspect(&signed.to_string(), token.access_token.expose(), None)
+        .expect("introspection");
+    assert!(answer.active);
+    assert_eq!(answer.client_id.as_deref(), Some("demo-basic"));
 }

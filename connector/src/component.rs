@@ -70,6 +70,59 @@ impl tokens::Guest for Connector {
             .map(token)
             .map_err(failure)
     }
+
+    fn introspection_request(
+        config: String,
+        token: String,
+        hint: Option<tokens::TokenTypeHint>,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::introspection_request(&config, &token, self::hint(hint), &context(cx))
+            .map(request)
+            .map_err(failure)
+    }
+
+    fn read_introspection_response(
+        response: http::Response,
+    ) -> Result<tokens::Introspection, tokens::Failure> {
+        crate::read_introspection_response(&response_in(response))
+            .map(|i| tokens::Introspection {
+                active: i.active,
+                scope: i.scope,
+                client_id: i.client_id,
+                username: i.username,
+                token_type: i.token_type,
+                exp: i.exp,
+                iat: i.iat,
+                sub: i.sub,
+                extra: serde_json::Value::Object(i.extra).to_string(),
+            })
+            .map_err(failure)
+    }
+
+    fn revocation_request(
+        config: String,
+        token: String,
+        hint: Option<tokens::TokenTypeHint>,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        let config = parse(&config)?;
+        crate::revocation_request(&config, &token, self::hint(hint), &context(cx))
+            .map(request)
+            .map_err(failure)
+    }
+
+    fn read_revocation_response(response: http::Response) -> Result<(), tokens::Failure> {
+        crate::read_revocation_response(&response_in(response)).map_err(failure)
+    }
+}
+
+fn hint(hint: Option<tokens::TokenTypeHint>) -> Option<crate::TokenTypeHint> {
+    hint.map(|hint| match hint {
+        tokens::TokenTypeHint::AccessToken => crate::TokenTypeHint::AccessToken,
+        tokens::TokenTypeHint::RefreshToken => crate::TokenTypeHint::RefreshToken,
+    })
 }
 
 impl user_login::Guest for Connector {

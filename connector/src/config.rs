@@ -223,6 +223,10 @@ pub struct Config {
     pub extra_headers: NamedValues,
     /// The retry rule's check level.
     pub token_retry_check_level: RetryCheckLevel,
+    /// The token introspection endpoint (RFC 7662), if the server has one.
+    pub introspection_url: Option<Url>,
+    /// The token revocation endpoint (RFC 7009), if the server has one.
+    pub revocation_url: Option<Url>,
 }
 
 /// Every key the document may hold.
@@ -251,6 +255,8 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "extra_body",
     "extra_headers",
     "token_retry_check_level",
+    "introspection_url",
+    "revocation_url",
 ];
 
 /// The keys of the `jwt` and `client_assertion` objects.
@@ -426,6 +432,8 @@ impl<'a> Reader<'a> {
         let extra_body = self.extra_body();
         let extra_headers = self.extra_headers();
         let token_retry_check_level = self.retry_check_level();
+        let introspection_url = self.optional_endpoint("introspection_url");
+        let revocation_url = self.optional_endpoint("revocation_url");
 
         let grant = match grant_name {
             Some("client_credentials") => Some(Grant::ClientCredentials),
@@ -493,6 +501,8 @@ impl<'a> Reader<'a> {
                 extra_body: NamedValues(extra_body),
                 extra_headers: NamedValues(extra_headers),
                 token_retry_check_level,
+                introspection_url,
+                revocation_url,
             }),
             _ => Err(self.errors),
         }

@@ -31,6 +31,9 @@
 //! assert_eq!(token.expires_at, Some(1_700_000_061));
 //! ```
 
+// The schema is one `json!` literal, deeper than the default limit allows.
+#![recursion_limit = "256"]
+
 mod api_call;
 mod challenge;
 mod client_auth;
@@ -38,6 +41,7 @@ mod config;
 mod error;
 mod jwt;
 mod layers;
+mod lifecycle;
 mod login;
 mod request;
 mod response;
@@ -57,6 +61,10 @@ pub use config::{
 };
 pub use error::{Failure, OAuthError, Unreadable};
 pub use layers::merge_layers;
+pub use lifecycle::{
+    Introspection, TokenTypeHint, introspection_request, read_introspection_response,
+    read_revocation_response, revocation_request,
+};
 pub use login::{
     Authorization, LoginStep, authorization_url, finish_login, read_implicit_redirect,
     read_redirect,

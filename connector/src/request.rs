@@ -188,7 +188,25 @@ fn build(
     if let Some(resource) = &config.resource {
         form.append_pair("resource", resource.as_str());
     }
+    authenticated(config, cx, token_url, form, true)
+}
 
+/// A form `POST` to an endpoint of the authorization server (the token,
+/// introspection or revocation endpoint) with the client authenticated as
+/// at the token endpoint and `extra_headers` added; `extra_body`, which
+/// belongs to token requests, only when `with_extra_body`.
+pub(crate) fn authenticated(
+    config: &Config,
+    cx: &Context,
+    endpoint: &url::Url,
+    mut form: form_urlencoded::Serializer<'_, String>,
+    with_extra_body: bool,
+) -> Result<Request, Failure> {
+    // A client assertion's audience is the token endpoint, whichever
+    // endpoint receives it (RFC 7523 section 3).
+    let token_url = config
+        .token_endpoint()
+        .map_err(|e| Failure::InvalidConfig(vec![e]))?;
     let mut headers = vec![
         (
             String::from("Content-Type"),
@@ -220,7 +238,9 @@ fn build(
             form.append_pair("client_assertion", &jwt);
         }
     }
-    form.extend_pairs(&config.extra_body.0);
+    if with_extra_body {
+        form.extend_pairs(&config.extra_body.0);
+    }
 
     for (name, value) in &config.extra_headers.0 {
         // A configured Accept replaces the default rather than doubling it.
@@ -230,7 +250,7 @@ fn build(
 
     Ok(Request {
         method: String::from("POST"),
-        url: token_url.to_string(),
+        url: endpoint.to_string(),
         headers,
         body: form.finish().into_bytes(),
     })

@@ -107,6 +107,24 @@ pub fn read_token_response(
     now: u64,
     presented: Option<&Secret>,
 ) -> Result<Token, Failure> {
+    let members = read_members(response)?;
+    token_from_members(members, now, presented)
+        .map_err(|(problem, member)| unreadable(response, problem, member))
+}
+
+fn unreadable(response: &Response, problem: String, location: String) -> Failure {
+    Failure::Unreadable(Unreadable {
+        problem,
+        location,
+        status: response.status,
+        snippet: snippet(&response.body),
+    })
+}
+
+/// The members of a successful JSON (or form-encoded) answer from an
+/// endpoint of the authorization server, or its RFC 6749 section 5.2
+/// error, or why it cannot be read.
+pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Failure> {
     let status = response.status;
     let unreadable = |problem: String, location: String| {
         Failure::Unreadable(Unreadable {
@@ -159,8 +177,7 @@ pub fn read_token_response(
             "error".into(),
         ));
     }
-    token_from_members(members, now, presented)
-        .map_err(|(problem, member)| unreadable(problem, member))
+    Ok(members)
 }
 
 /// A server's text shown to the user: cut, with token-like runs redacted.

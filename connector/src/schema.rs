@@ -329,6 +329,18 @@ pub fn schema() -> Value {
                 "propertyNames": {"pattern": header_name_pattern()},
                 "x-group": "Advanced", "x-order": 63
             },
+            "introspection_url": {
+                "title": "Introspection URL",
+                "description": "Optional. The server's token introspection endpoint (RFC 7662), to ask whether a token is still active. Must use https, except on the loopback interface.",
+                "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
+                "x-group": "Advanced", "x-order": 65
+            },
+            "revocation_url": {
+                "title": "Revocation URL",
+                "description": "Optional. The server's token revocation endpoint (RFC 7009), to revoke a token that is no longer needed. Must use https, except on the loopback interface.",
+                "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
+                "x-group": "Advanced", "x-order": 66
+            },
             "token_retry_check_level": {
                 "title": "Token retry check level",
                 "description": "How much evidence a 401 from an API must carry before the token is renewed and the call retried.",

@@ -128,6 +128,12 @@ fn hand_written() -> Vec<Value> {
                "jwt": {"header": {"alg": "RS256"}, "subject": "s", "private_key": RSA_KEY, "claims": {"exp": 1}}}),
         json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none",
                "authorization_url": "https://a/a", "redirect_uri": "https://app/cb", "prompt": "none login"}),
+        json!({"grant_type": "client_credentials", "token_url": "https://a/t", "client_id": "a", "client_secret": "s",
+               "introspection_url": "https://a/introspect", "revocation_url": "http://127.0.0.1:9/revoke"}),
+        json!({"grant_type": "client_credentials", "token_url": "https://a/t", "client_id": "a", "client_secret": "s",
+               "revocation_url": "http://a.example/revoke"}),
+        json!({"grant_type": "client_credentials", "token_url": "https://a/t", "client_id": "a", "client_secret": "s",
+               "introspection_url": "https://a/introspect#x"}),
         // Schemes and host names are case-insensitive (RFC 3986 section 3.1, 3.2.2).
         json!({"grant_type": "client_credentials", "token_url": "HTTPS://a/t", "client_id": "a", "client_secret": "s"}),
         json!({"grant_type": "client_credentials", "token_url": "http://LOCALHOST:8080/t", "client_id": "a", "client_secret": "s"}),

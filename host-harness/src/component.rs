@@ -24,7 +24,7 @@ pub use bindings::exports::oauth2::connector::api_calls::{Challenge, Verdict};
 pub use bindings::exports::oauth2::connector::http::{Request, Response};
 pub use bindings::exports::oauth2::connector::settings::FieldError;
 pub use bindings::exports::oauth2::connector::tokens::{
-    Context, Failure, OauthError, Token, Unreadable,
+    Context, Failure, Introspection, OauthError, Token, TokenTypeHint, Unreadable,
 };
 pub use bindings::exports::oauth2::connector::user_login::{Authorization, LoginStep};
 
@@ -358,6 +358,65 @@ impl ConnectorHost {
 }
 
 impl ConnectorHost {
+    /// The request asking the introspection endpoint about a token.
+    pub fn introspection_request(
+        &self,
+        config: &str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_introspection_request(&mut store, config, token, hint, cx),
+            "introspection-request",
+        )
+    }
+
+    /// Reads the introspection endpoint's answer.
+    pub fn read_introspection_response(
+        &self,
+        response: &Response,
+    ) -> Result<Result<Introspection, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_read_introspection_response(&mut store, response),
+            "read-introspection-response",
+        )
+    }
+
+    /// The request revoking a token.
+    pub fn revocation_request(
+        &self,
+        config: &str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_revocation_request(&mut store, config, token, hint, cx),
+            "revocation-request",
+        )
+    }
+
+    /// Reads the revocation endpoint's answer.
+    pub fn read_revocation_response(&self, response: &Response) -> Result<Result<(), Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        trapped(
+            instance
+                .oauth2_connector_tokens()
+                .call_read_revocation_response(&mut store, response),
+            "read-revocation-response",
+        )
+    }
+
     /// The API request with the access token in it.
     pub fn authorize(
         &self,

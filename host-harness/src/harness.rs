@@ -9,7 +9,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::component::{
-    Authorization, ConnectorHost, Context, Failure, LoginStep, Request, Response, Token,
+    Authorization, ConnectorHost, Context, Failure, Introspection, LoginStep, Request, Response,
+    Token, TokenTypeHint,
 };
 use crate::http_client::{HttpClient, HttpSettings};
 
@@ -281,6 +282,40 @@ impl Harness {
             LoginStep::Exchange(request) => self.exchange(config, Ok(request), None),
             LoginStep::Done(token) => Ok(token.into()),
         }
+    }
+
+    /// Asks the configured introspection endpoint about a token (RFC 7662).
+    pub fn introspect(
+        &self,
+        config: &str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<Introspection, TokenError> {
+        let request = self
+            .connector
+            .introspection_request(config, token, hint, &self.context()?)?
+            .map_err(TokenError::Connector)?;
+        let response = self.http.send(&request)?;
+        self.connector
+            .read_introspection_response(&response)?
+            .map_err(TokenError::Connector)
+    }
+
+    /// Revokes a token at the configured revocation endpoint (RFC 7009).
+    pub fn revoke(
+        &self,
+        config: &str,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+    ) -> Result<(), TokenError> {
+        let request = self
+            .connector
+            .revocation_request(config, token, hint, &self.context()?)?
+            .map_err(TokenError::Connector)?;
+        let response = self.http.send(&request)?;
+        self.connector
+            .read_revocation_response(&response)?
+            .map_err(TokenError::Connector)
     }
 
     /// Sends a request the component built and reads the response.

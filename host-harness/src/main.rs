@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
-use host_harness::component::FieldError;
+use host_harness::component::{FieldError, TokenTypeHint};
 use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::tokens::{FileStore, MemoryStore, RenewalPolicy, TokenManager, TokenStore};
@@ -88,6 +88,12 @@ enum Command {
     /// token store, renewed and retried once when the API refuses it.
     /// Prints the response body; exits 0 for a 2xx status.
     Call(CallArgs),
+    /// Ask the configured introspection endpoint (RFC 7662) whether the
+    /// kept access token (or, with --refresh, refresh token) is active.
+    Introspect(KeptTokenArgs),
+    /// Revoke the kept access token (or, with --refresh, refresh token) at
+    /// the configured revocation endpoint (RFC 7009) and forget it.
+    Revoke(KeptTokenArgs),
     /// Run the embedded authorization server on loopback until interrupted.
     Serve {
         /// The port to listen on; 0 picks a free one.
@@ -165,6 +171,53 @@ struct HttpArgs {
     read_timeout: u64,
 }
 
+/// Where tokens are kept between runs.
+#[derive(Args)]
+struct StoreArgs {
+    /// Keep tokens in this file (created readable by the owner only)
+    /// instead of the per-user default.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
+    store: Option<PathBuf>,
+    /// Keep tokens in memory only: nothing is written, nothing reused.
+    #[arg(long)]
+    no_store: bool,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<Box<dyn TokenStore>> {
+        if self.no_store {
+            return Ok(Box::new(MemoryStore::default()));
+        }
+        let path = match &self.store {
+            Some(path) => path.clone(),
+            None => FileStore::default_path().context(
+                "no home directory for the token store: pass --store FILE or --no-store",
+            )?,
+        };
+        Ok(Box::new(FileStore::new(path)))
+    }
+}
+
+/// Which token an introspection or revocation is about.
+#[derive(Args)]
+struct KeptTokenArgs {
+    /// The configuration document (JSON).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    #[command(flatten)]
+    layers: LayerArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The refresh token kept for the configuration instead of the access token.
+    #[arg(long)]
+    refresh: bool,
+    /// Read the token from standard input instead of the token store.
+    #[arg(long)]
+    token_stdin: bool,
+}
+
 /// An API call with a token.
 #[derive(Args)]
 struct CallArgs {
@@ -184,13 +237,8 @@ struct CallArgs {
     /// The request body.
     #[arg(long, short = 'd', value_name = "BODY")]
     data: Option<String>,
-    /// Keep tokens in this file (created readable by the owner only)
-    /// instead of the per-user default.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
-    store: Option<PathBuf>,
-    /// Keep tokens in memory only: nothing is written, nothing reused.
-    #[arg(long)]
-    no_store: bool,
+    #[command(flatten)]
+    store: StoreArgs,
     /// The lifetime assumed for a token whose response says none.
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     default_lifetime: u64,
@@ -321,6 +369,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
         Command::Call(args) => call(load()?, args),
+        Command::Introspect(args) => introspect(load()?, args),
+        Command::Revoke(args) => revoke(load()?, args),
         Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
         Command::Form {
             port,
@@ -499,6 +549,8 @@ fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {
     println!("authorization server listening on {}", server.base_url());
     println!("  token endpoint          {}", server.token_url());
     println!("  authorization endpoint  {}", server.authorization_url());
+    println!("  introspection endpoint  {}", server.introspection_url());
+    println!("  revocation endpoint     {}", server.revocation_url());
     println!("  protected resource      {}", server.resource_url());
     if let Some(pem) = server.ca_pem() {
         std::fs::write(ca_out, pem)
@@ -580,17 +632,7 @@ fn serve_form(
 
 fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
     let config = layered(&connector, &args.config, &args.layers)?;
-    let store: Box<dyn TokenStore> = if args.no_store {
-        Box::new(MemoryStore::default())
-    } else {
-        let path = match &args.store {
-            Some(path) => path.clone(),
-            None => FileStore::default_path().context(
-                "no home directory for the token store: pass --store FILE or --no-store",
-            )?,
-        };
-        Box::new(FileStore::new(path))
-    };
+    let store = args.store.open()?;
     let policy = RenewalPolicy {
         default_lifetime_secs: args.default_lifetime,
         ..RenewalPolicy::default()
@@ -626,4 +668,100 @@ fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
         eprintln!("the API answered HTTP {status}");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// The manager for a kept-token command, the configuration, and the token
+/// given on standard input, if asked for.
+fn kept_token_setup(
+    connector: ConnectorHost,
+    args: &KeptTokenArgs,
+) -> Result<(TokenManager, String, Option<String>)> {
+    let config = layered(&connector, &args.config, &args.layers)?;
+    let manager = TokenManager::new(
+        harness(connector, &args.http)?,
+        args.store.open()?,
+        RenewalPolicy::default(),
+    );
+    let given = if args.token_stdin {
+        let mut token = String::new();
+        std::io::stdin().read_line(&mut token)?;
+        Some(token.trim().to_owned())
+    } else {
+        None
+    };
+    Ok((manager, config, given))
+}
+
+fn hint(refresh: bool) -> TokenTypeHint {
+    if refresh {
+        TokenTypeHint::RefreshToken
+    } else {
+        TokenTypeHint::AccessToken
+    }
+}
+
+fn introspect(connector: ConnectorHost, args: &KeptTokenArgs) -> Result<ExitCode> {
+    let (manager, config, given) = kept_token_setup(connector, args)?;
+    let token = match given {
+        Some(token) => token,
+        None => {
+            let kept = manager
+                .kept(&config)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .context("no token is kept for this configuration: run `call` first, or pass --token-stdin")?;
+            let token = if args.refresh {
+                kept.refresh_token
+                    .context("no refresh token is kept for this configuration")?
+            } else {
+                kept.access_token
+            };
+            token.expose().to_owned()
+        }
+    };
+    let answer = manager
+        .harness()
+        .introspect(&config, &token, Some(hint(args.refresh)))
+        .map_err(report)?;
+    let extra: Value = serde_json::from_str(&answer.extra).unwrap_or(Value::Null);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "active": answer.active,
+            "scope": answer.scope,
+            "client_id": answer.client_id,
+            "username": answer.username,
+            "token_type": answer.token_type,
+            "exp": answer.exp,
+            "iat": answer.iat,
+            "sub": answer.sub,
+            "extra": extra,
+        }))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke(connector: ConnectorHost, args: &KeptTokenArgs) -> Result<ExitCode> {
+    let (manager, config, given) = kept_token_setup(connector, args)?;
+    let which = hint(args.refresh);
+    match given {
+        Some(token) => manager
+            .harness()
+            .revoke(&config, &token, Some(which))
+            .map_err(report)?,
+        None => {
+            let revoked = manager
+                .revoke_kept(&config, which)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !revoked {
+                bail!("no such token is kept for this configuration: nothing to revoke");
+            }
+        }
+    }
+    let what = if args.refresh {
+        "refresh token"
+    } else {
+        "access token"
+    };
+    eprintln!("revoked the {what}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use crate::component::{Failure, Request, Response, Verdict};
+use crate::component::{Failure, Request, Response, TokenTypeHint, Verdict};
 use crate::harness::{Harness, ObtainedToken, Redacted, TokenError};
 
 /// A token as the cache and the store keep it.
@@ -431,6 +431,51 @@ impl TokenManager {
             )))
         })?;
         Ok((token, source))
+    }
+
+    /// The token kept for a configuration, from the cache or the store,
+    /// whatever its age.
+    pub fn kept(&self, config: &str) -> Result<Option<StoredToken>, SharedTokenError> {
+        let key = self.cache_key(config)?;
+        if let Some(token) = lock(&self.cache).tokens.get(&key) {
+            return Ok(Some(token.clone()));
+        }
+        self.store
+            .load(&key)
+            .map_err(|e| Arc::new(TokenError::Host(e)))
+    }
+
+    /// Revokes the kept access or refresh token at the configured
+    /// revocation endpoint, then forgets it: a revoked access token is
+    /// spent, a revoked refresh token dropped. Returns whether there was one.
+    pub fn revoke_kept(
+        &self,
+        config: &str,
+        which: TokenTypeHint,
+    ) -> Result<bool, SharedTokenError> {
+        let key = self.cache_key(config)?;
+        let Some(mut token) = self.kept(config)? else {
+            return Ok(false);
+        };
+        let secret = match which {
+            TokenTypeHint::AccessToken => Some(token.access_token.clone()),
+            TokenTypeHint::RefreshToken => token.refresh_token.clone(),
+        };
+        let Some(secret) = secret else {
+            return Ok(false);
+        };
+        self.harness
+            .revoke(config, secret.expose(), Some(which))
+            .map_err(Arc::new)?;
+        match which {
+            TokenTypeHint::AccessToken => token.spent = true,
+            TokenTypeHint::RefreshToken => token.refresh_token = None,
+        }
+        lock(&self.cache).tokens.insert(key.clone(), token.clone());
+        self.store
+            .save(&key, &token)
+            .map_err(|e| Arc::new(TokenError::Host(e)))?;
+        Ok(true)
     }
 
     /// Marks the token an API refused as spent, unless another caller has

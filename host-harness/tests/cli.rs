@@ -578,3 +578,54 @@ fn call_exits_non_zero_with_the_status_when_the_api_refuses() {
     );
     assert!(text(&output.stdout).contains("forbidden"));
 }
+
+#[test]
+fn introspect_and_revoke_the_kept_token() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let config = json!({
+        "grant_type": "client_credentials",
+        "token_url": server.token_url(),
+        "introspection_url": server.introspection_url(),
+        "revocation_url": server.revocation_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+        "scope": "read",
+    });
+    let file = TempFile::new("config.json", &config.to_string());
+    let store = file.dir.join("tokens.json");
+    let store = store.to_str().expect("UTF-8 path");
+    let kept = |command: &str| harness(&[command, "--config", file.path(), "--store", store]);
+
+    let output = kept("introspect");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("no token is kept"));
+
+    let resource = server.resource_url();
+    let output = harness(&["call", "--config", file.path(), "--store", store, &resource]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let output = kept("introspect");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let answer: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], "demo-basic");
+    assert_eq!(answer["scope"], "read");
+
+    let output = kept("revoke");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("revoked the access token"));
+
+    // The server no longer knows it; the next call gets a new token first.
+    let output = harness(&[
+        "call",
+        "--config",
+        file.path(),
+        "--store",
+        store,
+        "--verbose",
+        &resource,
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("fetched with the configured grant"));
+    assert_eq!(server.resource_hits("/resource"), 2, "no 401 on the way");
+}

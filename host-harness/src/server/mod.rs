@@ -31,6 +31,7 @@ use token::OAuthError;
 
 mod assertion;
 mod authorize;
+mod lifecycle;
 pub mod registry;
 mod token;
 
@@ -109,6 +110,8 @@ struct State {
     seen_assertions: HashMap<String, u64>,
     received: Vec<ReceivedRequest>,
     token_delay_ms: u64,
+    /// Introspection and revocation requests received, secrets removed.
+    lifecycle_received: Vec<ReceivedRequest>,
     /// Requests to the protected resources, by path.
     resource_hits: HashMap<String, u64>,
 }
@@ -184,6 +187,21 @@ impl AuthorizationServer {
     /// The authorization endpoint.
     pub fn authorization_url(&self) -> String {
         format!("{}/authorize", self.base_url)
+    }
+
+    /// The introspection endpoint (RFC 7662).
+    pub fn introspection_url(&self) -> String {
+        format!("{}/introspect", self.base_url)
+    }
+
+    /// The revocation endpoint (RFC 7009).
+    pub fn revocation_url(&self) -> String {
+        format!("{}/revoke", self.base_url)
+    }
+
+    /// The introspection and revocation requests received so far.
+    pub fn lifecycle_requests(&self) -> Vec<ReceivedRequest> {
+        lock(&self.state).lifecycle_received.clone()
     }
 
     /// The bearer-protected resource.
@@ -358,6 +376,7 @@ async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Byt
             let query = request.uri().query().unwrap_or_default().to_owned();
             authorize::authorize(&mut lock(state), &query)
         }
+        "/introspect" | "/revoke" => lifecycle_endpoint(state, &path, request).await,
         "/resource" => {
             count_hit(state, &path);
             resource_endpoint(state, request.headers())
@@ -413,6 +432,43 @@ async fn token_endpoint(state: &Shared, request: Request<Incoming>) -> Response<
                 .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             response
         }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The introspection and revocation endpoints: form `POST`s whose
+/// refusals are section 5.2 errors, recorded like token requests.
+async fn lifecycle_endpoint(
+    state: &Shared,
+    path: &str,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if request.method() != Method::POST {
+        let mut response =
+            OAuthError::new("invalid_request", "this endpoint accepts POST only").into_response();
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(body) = Limited::new(body, MAX_BODY_BYTES).collect().await else {
+        return OAuthError::new("invalid_request", "the request body is too large or broken")
+            .into_response();
+    };
+    let body = body.to_bytes();
+    let mut received = ReceivedRequest {
+        headers: received_headers(&parts.headers),
+        parameters: Vec::new(),
+        authenticated_client: None,
+    };
+    let mut state = lock(state);
+    let result = if path == "/introspect" {
+        lifecycle::introspect(&mut state, &parts.headers, &body, &mut received)
+    } else {
+        lifecycle::revoke(&mut state, &parts.headers, &body, &mut received).map(|()| json!({}))
+    };
+    state.lifecycle_received.push(received);
+    match result {
+        Ok(answer) => json_response(StatusCode::OK, &answer),
         Err(error) => error.into_response(),
     }
 }

@@ -78,6 +78,7 @@ const SECRET_PARAMETERS: &[&str] = &[
     "code_verifier",
     "assertion",
     "client_assertion",
+    "token",
 ];
 
 /// Handles one token request and returns the token response's members.
@@ -87,6 +88,24 @@ pub(super) fn token_grant(
     body: &[u8],
     received: &mut ReceivedRequest,
 ) -> Result<Value, OAuthError> {
+    let parameters = form_parameters(headers, body, received)?;
+    let now = unix_now();
+    let client = authenticate(state, headers, &parameters, now)?;
+    received.authenticated_client = Some(client.client_id.to_owned());
+
+    let grant_type = parameters.get("grant_type").ok_or_else(|| {
+        OAuthError::new("invalid_request", "the parameter `grant_type` is missing")
+    })?;
+    grant(state, client, grant_type, &parameters, now)
+}
+
+/// The form parameters of a request to the token, introspection or
+/// revocation endpoint, recorded in `received` with secrets hidden.
+pub(super) fn form_parameters(
+    headers: &HeaderMap,
+    body: &[u8],
+    received: &mut ReceivedRequest,
+) -> Result<HashMap<String, String>, OAuthError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -128,15 +147,18 @@ pub(super) fn token_grant(
         }
     }
 
-    let now = unix_now();
-    let client = authenticate(state, headers, &parameters, now)?;
-    received.authenticated_client = Some(client.client_id.to_owned());
+    Ok(parameters)
+}
 
-    let grant_type = parameters.get("grant_type").ok_or_else(|| {
-        OAuthError::new("invalid_request", "the parameter `grant_type` is missing")
-    })?;
+fn grant(
+    state: &mut State,
+    client: &'static RegisteredClient,
+    grant_type: &str,
+    parameters: &HashMap<String, String>,
+    now: u64,
+) -> Result<Value, OAuthError> {
     if !matches!(
-        grant_type.as_str(),
+        grant_type,
         "client_credentials" | "refresh_token" | "password" | "authorization_code" | JWT_BEARER
     ) {
         return Err(OAuthError::new(
@@ -169,7 +191,7 @@ pub(super) fn token_grant(
         })
     };
 
-    let issued = match grant_type.as_str() {
+    let issued = match grant_type {
         // Section 4.4.3: no refresh token for client credentials.
         "client_credentials" => Issue {
             user: None,
@@ -372,7 +394,7 @@ fn verify_pkce(
 
 /// Section 2.3: the client authenticates with exactly one method, the one
 /// it was registered for.
-fn authenticate(
+pub(super) fn authenticate(
     state: &mut State,
     headers: &HeaderMap,
     parameters: &HashMap<String, String>,
