@@ -4,8 +4,9 @@
 
 use end_to_end::authlib::{self, AuthlibServer, CLIENTS, REDIRECT_URI, USER};
 use end_to_end::{harness_trusting, http_settings};
-use host_harness::component::Failure;
+use host_harness::component::{Failure, TokenTypeHint};
 use host_harness::server::registry::{ASSERTION_ISSUER, keys};
+use host_harness::tokens::{MemoryStore, RenewalPolicy, TokenManager};
 use host_harness::{HttpClient, ObtainedToken, TokenError, browser};
 use serde_json::{Value, json};
 
@@ -299,4 +300,132 @@ fn authlib_refuses_ps256_client_assertions() {
         Err(TokenError::Connector(Failure::Rejected(e))) => assert_eq!(e.error, "invalid_client"),
         other => panic!("expected invalid_client, got {other:?}"),
     }
+}
+
+/// A token manager for one Authlib server, keeping tokens in memory.
+fn manager(server: &AuthlibServer) -> TokenManager {
+    TokenManager::new(
+        harness_trusting(server.ca_pem()),
+        Box::new(MemoryStore::default()),
+        RenewalPolicy::default(),
+    )
+}
+
+fn resource_request(server: &AuthlibServer) -> host_harness::component::Request {
+    host_harness::component::Request {
+        method: "GET".into(),
+        url: format!("{}/resource", server.base_url()),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+fn with_lifecycle_endpoints(server: &AuthlibServer, mut config: Value) -> Value {
+    config["introspection_url"] = json!(format!("{}/introspect", server.base_url()));
+    config["revocation_url"] = json!(format!("{}/revoke", server.base_url()));
+    config
+}
+
+#[test]
+fn authlib_introspects_and_revokes_and_its_invalid_token_challenge_renews_once() {
+    for server in servers() {
+        for (client_id, alg) in [("cc-basic", ""), ("cc-post", ""), ("jwt-app", "RS256")] {
+            let config = with_lifecycle_endpoints(
+                server,
+                config(server, "client_credentials", client_id, alg),
+            )
+            .to_string();
+            let manager = manager(server);
+            let outcome = manager
+                .call(&config, &resource_request(server))
+                .expect("call");
+            assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+            let (token, _) = manager.token(&config).expect("the kept token");
+            let token = token.access_token.expose().to_owned();
+
+            let answer = manager
+                .harness()
+                .introspect(&config, &token, None)
+                .expect("introspection");
+            assert!(answer.active, "{client_id}");
+            assert_eq!(answer.client_id.as_deref(), Some(client_id));
+
+            // Revoked behind the manager's back: Authlib's resource answers
+            // 401 with its invalid_token challenge, and the default check
+            // level renews the token and retries once.
+            manager
+                .harness()
+                .revoke(&config, &token, None)
+                .expect("revocation");
+            assert!(
+                !manager
+                    .harness()
+                    .introspect(&config, &token, None)
+                    .expect("introspection")
+                    .active
+            );
+            let outcome = manager
+                .call(&config, &resource_request(server))
+                .expect("call");
+            assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+            let refusals = outcome
+                .steps
+                .iter()
+                .filter(|s| s.ends_with("HTTP 401"))
+                .count();
+            assert_eq!(refusals, 1, "{:?}", outcome.steps);
+        }
+    }
+}
+
+#[test]
+fn with_authlib_a_revoked_refresh_token_falls_back_to_the_configured_grant() {
+    for server in servers() {
+        let mut config =
+            with_lifecycle_endpoints(server, config(server, "password", "cc-basic", ""));
+        config["username"] = json!(USER.0);
+        config["password"] = json!(USER.1);
+        let config = config.to_string();
+        let manager = manager(server);
+        let (token, _) = manager.token(&config).expect("token");
+        let refresh_token = token.refresh_token.expect("a refresh token");
+        manager
+            .harness()
+            .revoke(
+                &config,
+                refresh_token.expose(),
+                Some(TokenTypeHint::RefreshToken),
+            )
+            .expect("revocation");
+        // Authlib revokes the grant's access token with it (RFC 7009 section 2.1).
+        let outcome = manager
+            .call(&config, &resource_request(server))
+            .expect("call");
+        assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+        assert!(
+            outcome
+                .steps
+                .iter()
+                .any(|s| s.contains("after the server refused the refresh token")),
+            "{:?}",
+            outcome.steps
+        );
+    }
+}
+
+#[test]
+fn authlib_refuses_to_revoke_another_clients_token_with_invalid_grant() {
+    let server = authlib::http();
+    let owner = config(server, "client_credentials", "cc-basic", "");
+    let token = obtain(server, &owner);
+    let other =
+        with_lifecycle_endpoints(server, config(server, "client_credentials", "cc-post", ""));
+    let refused = harness_trusting(None)
+        .revoke(&other.to_string(), token.access_token.expose(), None)
+        .expect_err("another client's token");
+    // The embedded server says unauthorized_client; RFC 7009 names no code.
+    assert!(
+        matches!(&refused, TokenError::Connector(Failure::Rejected(e)) if e.error == "invalid_grant"),
+        "{refused}"
+    );
 }

@@ -24,6 +24,8 @@ Endpoints:
     GET  /authorize  response_type=code (and token for implicit clients),
                      approved at once for the login_hint user or the first user.
     GET  /resource   protected by a bearer access token.
+    POST /revoke     RFC 7009 revocation of access and refresh tokens.
+    POST /introspect RFC 7662 introspection, for any registered client.
 """
 
 import json
@@ -47,6 +49,8 @@ from authlib.oauth2.rfc6749.util import list_to_scope
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7523 import JWTBearerGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -171,6 +175,7 @@ class Token(TokenMixin):
         self.client = client
         self.user = user
         self.refresh_token_revoked = False
+        self.access_token_revoked = False
 
     def check_client(self, client):
         return self.client.client_id == client.get_client_id()
@@ -186,8 +191,8 @@ class Token(TokenMixin):
 
     def is_revoked(self):
         # Rotation revokes only the refresh token; the access token issued
-        # alongside it stays usable until it expires.
-        return False
+        # alongside it stays usable until it expires or is revoked itself.
+        return self.access_token_revoked
 
     def get_user(self):
         return self.user
@@ -362,6 +367,52 @@ def build_app(store):
         def authenticate_token(self, token_string):
             return store.access_tokens.get(token_string)
 
+    def query_token(token_string, token_type_hint):
+        if token_type_hint != "refresh_token":
+            record = store.access_tokens.get(token_string)
+            if record and not record.access_token_revoked:
+                return record
+        record = store.refresh_tokens.get(token_string)
+        if record and not record.refresh_token_revoked:
+            return record
+        return None
+
+    class Revocation(RevocationEndpoint):
+        CLIENT_AUTH_METHODS = ALL_AUTH_METHODS
+
+        def query_token(self, token_string, token_type_hint):
+            return query_token(token_string, token_type_hint)
+
+        def revoke_token(self, token, request):
+            # RFC 7009 section 2.1: revoking a refresh token also revokes the
+            # access token of the same grant.
+            if request.form.get("token") == token.refresh_token:
+                token.refresh_token_revoked = True
+            token.access_token_revoked = True
+
+    class Introspection(IntrospectionEndpoint):
+        CLIENT_AUTH_METHODS = ALL_AUTH_METHODS
+
+        def query_token(self, token_string, token_type_hint):
+            return query_token(token_string, token_type_hint)
+
+        def check_permission(self, token, client, request):
+            return True
+
+        def introspect_token(self, token):
+            return {
+                "active": True,
+                "client_id": token.client.client_id,
+                "token_type": "Bearer",
+                "username": token.user.username if token.user else None,
+                "scope": token.get_scope(),
+                "exp": int(token.issued_at + token.expires_in),
+                "iat": int(token.issued_at),
+            }
+
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+
     require_oauth = ResourceProtector()
     require_oauth.register_token_validator(BearerValidator())
 
@@ -373,6 +424,15 @@ def build_app(store):
     def token():
         with token_lock:
             return server.create_token_response()
+
+    @app.post("/revoke")
+    def revoke():
+        with token_lock:
+            return server.create_endpoint_response(Revocation.ENDPOINT_NAME)
+
+    @app.post("/introspect")
+    def introspect():
+        return server.create_endpoint_response(Introspection.ENDPOINT_NAME)
 
     @app.get("/authorize")
     def authorize():
