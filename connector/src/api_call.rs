@@ -26,15 +26,17 @@ pub enum Verdict {
 /// any `Authorization` header it had.
 ///
 /// Only bearer tokens (RFC 6750) can be used this way; a token of another
-/// type (`mac`, `DPoP`) needs a proof this connector does not make.
+/// type (`mac`, `DPoP`) needs a proof this connector does not make, unless
+/// the configuration says to send any token as a bearer token.
 pub fn authorize(
+    config: &Config,
     mut request: Request,
     token_type: &str,
     access_token: &str,
 ) -> Result<Request, Failure> {
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    if !token_type.eq_ignore_ascii_case("bearer") && !config.bearer_any_token_type {
         return Err(Failure::Other(format!(
-            "the token is of type `{token_type}`, which cannot be sent as a bearer token; ask the authorization server for a Bearer token"
+            "the token is of type `{token_type}`, which is not sent as a bearer token; ask the authorization server for a Bearer token, or set `bearer_any_token_type` if the API accepts it so"
         )));
     }
     if access_token.bytes().any(|b| b.is_ascii_control()) {
@@ -237,7 +239,11 @@ mod tests {
             ],
             body: Vec::new(),
         };
-        let authorized = authorize(request, "bearer", "at-1").expect("bearer");
+        let config = Config::parse(
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s"}"#,
+        )
+        .expect("valid");
+        let authorized = authorize(&config, request, "bearer", "at-1").expect("bearer");
         assert_eq!(
             authorized.headers,
             [
@@ -245,9 +251,15 @@ mod tests {
                 ("Authorization".to_owned(), "Bearer at-1".to_owned()),
             ]
         );
-        let refused = authorize(authorized.clone(), "mac", "at-1").expect_err("mac");
+        let refused = authorize(&config, authorized.clone(), "mac", "at-1").expect_err("mac");
         assert!(refused.to_string().contains("`mac`"), "{refused}");
         assert!(!refused.to_string().contains("at-1"));
-        assert!(authorize(authorized, "Bearer", "a\r\nX-Injected: 1").is_err());
+        assert!(authorize(&config, authorized.clone(), "Bearer", "a\r\nX-Injected: 1").is_err());
+        let lenient = Config::parse(
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","bearer_any_token_type":true}"#,
+        )
+        .expect("valid");
+        let sent = authorize(&lenient, authorized, "JWT", "at-2").expect("configured");
+        assert_eq!(sent.header("Authorization"), Some("Bearer at-2"));
     }
 }

@@ -206,17 +206,19 @@ impl user_login::Guest for Connector {
 
 impl api_calls::Guest for Connector {
     fn authorize(
+        config: String,
         request: http::Request,
         token_type: String,
         access_token: String,
     ) -> Result<http::Request, tokens::Failure> {
+        let config = parse(&config)?;
         let request = Request {
             method: request.method,
             url: request.url,
             headers: request.headers,
             body: request.body,
         };
-        crate::authorize(request, &token_type, &access_token)
+        crate::authorize(&config, request, &token_type, &access_token)
             .map(self::request)
             .map_err(failure)
     }

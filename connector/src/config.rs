@@ -227,6 +227,9 @@ pub struct Config {
     pub introspection_url: Option<Url>,
     /// The token revocation endpoint (RFC 7009), if the server has one.
     pub revocation_url: Option<Url>,
+    /// Send the access token as a Bearer token whatever `token_type` the
+    /// server named, for servers that name bearer tokens otherwise.
+    pub bearer_any_token_type: bool,
 }
 
 /// Every key the document may hold.
@@ -257,6 +260,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "token_retry_check_level",
     "introspection_url",
     "revocation_url",
+    "bearer_any_token_type",
 ];
 
 /// The keys of the `jwt` and `client_assertion` objects.
@@ -434,6 +438,7 @@ impl<'a> Reader<'a> {
         let token_retry_check_level = self.retry_check_level();
         let introspection_url = self.optional_endpoint("introspection_url");
         let revocation_url = self.optional_endpoint("revocation_url");
+        let bearer_any_token_type = self.optional_bool("bearer_any_token_type");
 
         let grant = match grant_name {
             Some("client_credentials") => Some(Grant::ClientCredentials),
@@ -503,6 +508,7 @@ impl<'a> Reader<'a> {
                 token_retry_check_level,
                 introspection_url,
                 revocation_url,
+                bearer_any_token_type,
             }),
             _ => Err(self.errors),
         }

@@ -341,6 +341,12 @@ pub fn schema() -> Value {
                 "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "x-group": "Advanced", "x-order": 66
             },
+            "bearer_any_token_type": {
+                "title": "Send any token as a Bearer token",
+                "description": "Send the access token in `Authorization: Bearer` even when the server names another token type (some servers say `JWT` or nothing useful). Leave off unless the API accepts it: a proof-of-possession token (DPoP, MAC) does not work this way.",
+                "type": "boolean", "default": false,
+                "x-group": "Advanced", "x-order": 67
+            },
             "token_retry_check_level": {
                 "title": "Token retry check level",
                 "description": "How much evidence a 401 from an API must carry before the token is renewed and the call retried.",

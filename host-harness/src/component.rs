@@ -420,6 +420,7 @@ impl ConnectorHost {
     /// The API request with the access token in it.
     pub fn authorize(
         &self,
+        config: &str,
         request: &Request,
         token_type: &str,
         access_token: &str,
@@ -428,6 +429,7 @@ impl ConnectorHost {
         trapped(
             instance.oauth2_connector_api_calls().call_authorize(
                 &mut store,
+                config,
                 request,
                 token_type,
                 access_token,

@@ -505,7 +505,12 @@ impl TokenManager {
             let authorized = self
                 .harness
                 .connector()
-                .authorize(request, &token.token_type, token.access_token.expose())
+                .authorize(
+                    config,
+                    request,
+                    &token.token_type,
+                    token.access_token.expose(),
+                )
                 .map_err(host_error)?
                 .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
             let response = self.harness.send(&authorized).map_err(host_error)?;
