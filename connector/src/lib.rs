@@ -114,5 +114,44 @@ pub fn read_token_response(
         Grant::RefreshToken { refresh_token } => Some(refresh_token),
         _ => None,
     };
-    response::read_token_response(response, now, presented.or(configured))
+    let mut token = response::read_token_response(response, now, presented.or(configured))?;
+    // RFC 6749 section 5.1: a server leaves `scope` out when it granted
+    // exactly what was requested.
+    if token.scope.is_none() {
+        token.scope = config.scope.clone();
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_granted_scope_is_the_servers_or_else_the_requested_one() {
+        let config = Config::parse(
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read write"}"#,
+        )
+        .expect("valid");
+        let response = |body: &str| Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        };
+        let granted = |body: &str| {
+            read_token_response(&config, &response(body), 0, None)
+                .expect("token")
+                .scope
+        };
+        assert_eq!(
+            granted(r#"{"access_token":"a","token_type":"Bearer"}"#).as_deref(),
+            Some("read write"),
+            "left out: exactly what was requested"
+        );
+        assert_eq!(
+            granted(r#"{"access_token":"a","token_type":"Bearer","scope":"read"}"#).as_deref(),
+            Some("read"),
+            "narrowed: reported, not an error"
+        );
+    }
 }

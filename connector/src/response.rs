@@ -223,16 +223,24 @@ pub(crate) fn token_from_members(
 ) -> Result<Token, (String, String)> {
     let access_token =
         take_string(&mut members, "access_token")?.ok_or_else(|| missing("access_token"))?;
-    let token_type =
-        take_string(&mut members, "token_type")?.ok_or_else(|| missing("token_type"))?;
-    let expires_in = match members.remove("expires_in") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(seconds(&value).ok_or_else(|| {
-            (
-                format!("`expires_in` is {value}, not a number of seconds"),
-                String::from("expires_in"),
-            )
-        })?),
+    // RFC 6749 requires `token_type`; servers that leave it out issue
+    // bearer tokens, the only kind in wide use.
+    let token_type = take_string(&mut members, "token_type")?.unwrap_or_else(|| "Bearer".into());
+    // A lifetime is advice: one that cannot be read must not cost the token
+    // (and a rotated refresh token with it). It counts as unknown, so the
+    // host's default lifetime applies, and stays in `extra` for the host to
+    // see; a negative one says the token is already spent.
+    let expires_at = match members.get("expires_in").map(seconds) {
+        None => None,
+        Some(Some(lifetime)) => {
+            members.remove("expires_in");
+            match lifetime {
+                Lifetime::Seconds(secs) => Some(now.saturating_add(secs)),
+                Lifetime::Negative => Some(now),
+                Lifetime::Null => None,
+            }
+        }
+        Some(None) => None,
     };
     let issued = take_string(&mut members, "refresh_token")?;
     let scope = take_string(&mut members, "scope")?;
@@ -242,7 +250,7 @@ pub(crate) fn token_from_members(
     Ok(Token {
         access_token: Secret::new(access_token),
         token_type,
-        expires_at: expires_in.map(|secs| now.saturating_add(secs)),
+        expires_at,
         refresh_token: issued.map(Secret::new).or_else(|| presented.cloned()),
         refresh_token_rotated,
         scope,
@@ -271,16 +279,34 @@ fn take_string(
     }
 }
 
+/// An `expires_in` that could be read.
+enum Lifetime {
+    /// `null`: no lifetime stated.
+    Null,
+    /// Whole seconds from now.
+    Seconds(u64),
+    /// Below zero: already expired.
+    Negative,
+}
+
 /// A lifetime in whole seconds. Some servers send it as a string or with a
-/// fraction; both are read, a negative lifetime is not.
-fn seconds(value: &Value) -> Option<u64> {
+/// fraction; both are read.
+fn seconds(value: &Value) -> Option<Lifetime> {
     let number = match value {
+        Value::Null => return Some(Lifetime::Null),
         Value::Number(n) => n.as_f64()?,
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    // `as` saturates; the range check keeps NaN and negatives out.
-    (number.is_finite() && number >= 0.0).then_some(number as u64)
+    if !number.is_finite() {
+        return None;
+    }
+    // `as` saturates at the top.
+    Some(if number < 0.0 {
+        Lifetime::Negative
+    } else {
+        Lifetime::Seconds(number as u64)
+    })
 }
 
 /// The start of a body for an error message, with secrets removed: secret
@@ -469,16 +495,36 @@ mod tests {
                 Some(expected)
             );
         }
-        for value in [json!(-1), json!("soon"), json!(true)] {
+        // A negative lifetime: expired already, but the token (and any
+        // rotated refresh token) is kept.
+        let response = json_response(
+            200,
+            json!({"access_token": "a", "token_type": "Bearer", "expires_in": -1, "refresh_token": "rt-2"}),
+        );
+        let token = read_token_response(&response, 10, None).expect("token");
+        assert_eq!(token.expires_at, Some(10));
+        assert_eq!(
+            token.refresh_token.map(Secret::into_exposed).as_deref(),
+            Some("rt-2")
+        );
+        // One that cannot be read is unknown, and kept for the host to see.
+        for value in [json!("soon"), json!(true), json!({"s": 1})] {
             let response = json_response(
                 200,
-                json!({"access_token": "a", "token_type": "Bearer", "expires_in": value}),
+                json!({"access_token": "a", "token_type": "Bearer", "expires_in": value, "refresh_token": "rt-2"}),
             );
-            assert_eq!(
-                unreadable(read_token_response(&response, 10, None)).location,
-                "expires_in"
-            );
+            let token = read_token_response(&response, 10, None).expect("token");
+            assert_eq!(token.expires_at, None, "{value}");
+            assert_eq!(token.extra["expires_in"], value);
+            assert!(token.refresh_token.is_some());
         }
+        let response = json_response(
+            200,
+            json!({"access_token": "a", "token_type": "Bearer", "expires_in": null}),
+        );
+        let token = read_token_response(&response, 10, None).expect("token");
+        assert_eq!(token.expires_at, None);
+        assert!(token.extra.is_empty());
     }
 
     #[test]
@@ -529,10 +575,40 @@ mod tests {
         let response = json_response(200, json!({"token_type": "Bearer"}));
         let u = unreadable(read_token_response(&response, 0, None));
         assert_eq!(u.location, "access_token");
-        let response = json_response(200, json!({"access_token": "secret-at-value"}));
+        let response = json_response(200, json!({"refresh_token": "secret-rt-value"}));
         let u = unreadable(read_token_response(&response, 0, None));
-        assert_eq!(u.location, "token_type");
-        assert!(!u.snippet.contains("secret-at-value"), "{}", u.snippet);
+        assert_eq!(u.location, "access_token");
+        assert!(!u.snippet.contains("secret-rt-value"), "{}", u.snippet);
+    }
+
+    #[test]
+    fn a_missing_token_type_is_bearer_and_any_casing_is_kept() {
+        let response = json_response(200, json!({"access_token": "at"}));
+        let token = read_token_response(&response, 0, None).expect("token");
+        assert_eq!(token.token_type, "Bearer");
+        let response = json_response(200, json!({"access_token": "at", "token_type": "BEARER"}));
+        let token = read_token_response(&response, 0, None).expect("token");
+        assert_eq!(token.token_type, "BEARER");
+    }
+
+    #[test]
+    fn json_served_as_text_plain_and_bodies_that_are_not_utf8() {
+        let response = Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+            body: br#"{"access_token":"at","token_type":"bearer"}"#.to_vec(),
+        };
+        assert!(read_token_response(&response, 0, None).is_ok());
+        let response = Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: vec![0xff, 0xfe, b'{', 0x80],
+        };
+        assert!(
+            !unreadable(read_token_response(&response, 0, None))
+                .problem
+                .is_empty()
+        );
     }
 
     #[test]

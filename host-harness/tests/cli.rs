@@ -629,3 +629,133 @@ fn introspect_and_revoke_the_kept_token() {
     assert!(text(&output.stderr).contains("fetched with the configured grant"));
     assert_eq!(server.resource_hits("/resource"), 2, "no 401 on the way");
 }
+
+/// What every token the canary server issues starts with.
+const TOKEN_CANARY: &str = "CANARYTOKEN";
+
+#[test]
+fn no_command_prints_a_secret() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_prefix: TOKEN_CANARY,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let refresh_token = server.issue_refresh_token("demo-basic", Some("read"));
+    assert!(refresh_token.starts_with(TOKEN_CANARY));
+    let encrypted_key = include_str!("../fixtures/rsa-encrypted.pem");
+    let canaries = [
+        "CANARY-client-secret",
+        "CANARY-user-password",
+        "CANARY-key-password",
+        TOKEN_CANARY,
+        // The key's body, whatever line of it.
+        encrypted_key.lines().nth(1).expect("a PEM body line"),
+    ];
+    let base = json!({
+        "token_url": server.token_url(),
+        "introspection_url": server.introspection_url(),
+        "revocation_url": server.revocation_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+    });
+    let with = |changes: Value| {
+        let mut config = base.clone();
+        for (name, value) in changes.as_object().expect("object") {
+            config[name] = value.clone();
+        }
+        TempFile::new("config.json", &config.to_string())
+    };
+    let wrong_secret =
+        with(json!({"grant_type": "client_credentials", "client_secret": "CANARY-client-secret"}));
+    let wrong_password = with(
+        json!({"grant_type": "password", "username": "alice", "password": "CANARY-user-password"}),
+    );
+    let refresh = with(json!({"refresh_token": refresh_token}));
+    let working =
+        with(json!({"grant_type": "password", "username": "alice", "password": "wonderland"}));
+    let wrong_key_password = with(json!({
+        "grant_type": "jwt_bearer", "client_auth": "none", "client_secret": null,
+        "jwt": {"header": {"alg": "RS256"}, "issuer": "demo-issuer", "subject": "alice",
+                "private_key": encrypted_key, "private_key_password": "CANARY-key-password"},
+    }));
+    let misspelt = with(
+        json!({"client_secret": "CANARY-client-secret", "passwrod": "CANARY-user-password", "grant_type": "client_credentials"}),
+    );
+    let store = working.dir.join("tokens.json");
+    let store = store.to_str().expect("UTF-8");
+    let resource = server.resource_url();
+
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["validate", wrong_key_password.path()],
+        vec!["validate", misspelt.path()],
+        vec!["token", "--config", wrong_secret.path()],
+        vec!["token", "--config", wrong_password.path(), "--json"],
+        vec!["token", "--config", wrong_key_password.path()],
+        vec!["token", "--config", refresh.path()],
+        vec!["token", "--config", refresh.path(), "--json"],
+        vec!["token", "--config", working.path()],
+        vec!["token", "--config", working.path(), "--json"],
+        vec![
+            "call",
+            "--config",
+            working.path(),
+            "--store",
+            store,
+            "--verbose",
+            &resource,
+        ],
+        vec![
+            "call",
+            "--config",
+            wrong_secret.path(),
+            "--no-store",
+            "--verbose",
+            &resource,
+        ],
+        vec!["introspect", "--config", working.path(), "--store", store],
+        vec![
+            "introspect",
+            "--config",
+            working.path(),
+            "--store",
+            store,
+            "--refresh",
+        ],
+        vec![
+            "revoke",
+            "--config",
+            working.path(),
+            "--store",
+            store,
+            "--refresh",
+        ],
+        vec!["revoke", "--config", working.path(), "--store", store],
+        vec!["authorize-url", "--config", wrong_secret.path()],
+    ];
+    let mut succeeded = 0;
+    for args in &runs {
+        let output = harness(args);
+        succeeded += usize::from(output.status.success());
+        for stream in [&output.stdout, &output.stderr] {
+            let shown = text(stream);
+            for canary in canaries {
+                assert!(
+                    !shown.contains(canary),
+                    "`oauth-harness {}` printed a secret:\n{shown}",
+                    args[0]
+                );
+            }
+        }
+    }
+    // The runs that should work did: the canaries went through real flows.
+    assert!(
+        succeeded >= 8,
+        "only {succeeded} of {} runs succeeded",
+        runs.len()
+    );
+    let stored = std::fs::read_to_string(store).expect("the store");
+    assert!(
+        stored.contains(TOKEN_CANARY),
+        "the store does keep the tokens"
+    );
+}

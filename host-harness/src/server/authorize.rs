@@ -101,7 +101,7 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
         return page("`redirect_uri` is not an absolute URI".into());
     };
     if implicit {
-        let access_token = random_token();
+        let access_token = state.new_token();
         state.access_tokens.insert(
             access_token.clone(),
             Grant {

@@ -54,6 +54,9 @@ pub struct ServerOptions {
     /// How long the token endpoint waits before it answers, in
     /// milliseconds: a slow server, for tests of callers that wait.
     pub token_delay_ms: u64,
+    /// What every issued access and refresh token starts with, so that a
+    /// test can look for tokens in output it must not appear in.
+    pub token_prefix: &'static str,
 }
 
 impl Default for ServerOptions {
@@ -63,6 +66,7 @@ impl Default for ServerOptions {
             tls: false,
             token_lifetime_secs: 3600,
             token_delay_ms: 0,
+            token_prefix: "",
         }
     }
 }
@@ -110,10 +114,18 @@ struct State {
     seen_assertions: HashMap<String, u64>,
     received: Vec<ReceivedRequest>,
     token_delay_ms: u64,
+    token_prefix: &'static str,
     /// Introspection and revocation requests received, secrets removed.
     lifecycle_received: Vec<ReceivedRequest>,
     /// Requests to the protected resources, by path.
     resource_hits: HashMap<String, u64>,
+}
+
+impl State {
+    /// A new access or refresh token.
+    fn new_token(&self) -> String {
+        format!("{}{}", self.token_prefix, random_token())
+    }
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -152,6 +164,7 @@ impl AuthorizationServer {
             token_url: format!("{base_url}/token"),
             lifetime_secs: options.token_lifetime_secs,
             token_delay_ms: options.token_delay_ms,
+            token_prefix: options.token_prefix,
             ..State::default()
         }));
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -217,8 +230,9 @@ impl AuthorizationServer {
     /// Issues a refresh token to a registered client, as an earlier
     /// authorization would have, so refresh flows can start from it.
     pub fn issue_refresh_token(&self, client_id: &str, scope: Option<&str>) -> String {
-        let token = random_token();
-        lock(&self.state).refresh_tokens.insert(
+        let mut state = lock(&self.state);
+        let token = state.new_token();
+        state.refresh_tokens.insert(
             token.clone(),
             Grant {
                 client_id: client_id.to_owned(),

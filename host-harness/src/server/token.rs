@@ -14,9 +14,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::registry::{self, ASSERTION_ISSUER, JWT_BEARER, RegisteredClient, TokenEndpointAuth};
-use super::{
-    Grant, REALM, ReceivedRequest, State, assertion, json_response, random_token, unix_now,
-};
+use super::{Grant, REALM, ReceivedRequest, State, assertion, json_response, unix_now};
 
 /// The `client_assertion_type` of RFC 7523 section 2.2.
 const JWT_CLIENT_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -323,7 +321,7 @@ impl Issue {
         now: u64,
         refresh_scope: Option<String>,
     ) -> Value {
-        let access_token = random_token();
+        let access_token = state.new_token();
         let lifetime = state.lifetime_secs;
         state.access_tokens.insert(
             access_token.clone(),
@@ -343,7 +341,7 @@ impl Issue {
             token["scope"] = Value::String(scope.clone());
         }
         if self.refresh && client.may_use("refresh_token") {
-            let refresh_token = random_token();
+            let refresh_token = state.new_token();
             state.refresh_tokens.insert(
                 refresh_token.clone(),
                 Grant {
