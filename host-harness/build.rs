@@ -21,6 +21,7 @@ fn main() {
     for watched in [
         "connector/src",
         "connector/Cargo.toml",
+        "tests/faulty-connector",
         "wit",
         "Cargo.lock",
         "Cargo.toml",
@@ -34,27 +35,27 @@ fn main() {
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     let embedded = out_dir.join("connector.wasm");
+    let faulty = out_dir.join("faulty-connector.wasm");
+    // The deliberately faulty component the host's tests load.
+    println!("cargo:rustc-env=FAULTY_CONNECTOR_WASM={}", faulty.display());
 
     // A prebuilt component may be supplied instead, e.g. by a packager.
-    if let Some(prebuilt) = env::var_os("OAUTH_CONNECTOR_WASM") {
-        copy(Path::new(&prebuilt), &embedded);
-        return;
+    let prebuilt = env::var_os("OAUTH_CONNECTOR_WASM");
+    let mut packages = vec!["faulty-connector"];
+    if prebuilt.is_none() {
+        packages.push("connector");
     }
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     ensure_target_installed();
     let target_dir = workspace.join("target").join("component");
-    let status = Command::new(&cargo)
-        .current_dir(workspace)
-        .args([
-            "build",
-            "--package",
-            "connector",
-            "--target",
-            TARGET,
-            "--profile",
-            PROFILE,
-        ])
+    let mut build = Command::new(&cargo);
+    build.current_dir(workspace).arg("build");
+    for package in &packages {
+        build.args(["--package", package]);
+    }
+    let status = build
+        .args(["--target", TARGET, "--profile", PROFILE])
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -70,10 +71,12 @@ fn main() {
         status.success(),
         "building the connector component for {TARGET} failed (see the errors above)"
     );
-    copy(
-        &target_dir.join(TARGET).join(PROFILE).join("connector.wasm"),
-        &embedded,
-    );
+    let built = target_dir.join(TARGET).join(PROFILE);
+    copy(&built.join("faulty_connector.wasm"), &faulty);
+    match prebuilt {
+        Some(prebuilt) => copy(Path::new(&prebuilt), &embedded),
+        None => copy(&built.join("connector.wasm"), &embedded),
+    }
 }
 
 /// A fresh machine has the toolchain without the wasm target, and rustup

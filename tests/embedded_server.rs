@@ -366,6 +366,30 @@ fn an_oversized_response_is_refused() {
     }
 }
 
+#[test]
+fn oversized_or_countless_response_headers_are_refused() {
+    let long = format!("X-Padding: {}\r\n", "p".repeat(80 << 10));
+    let many: String = (0..300).map(|i| format!("X-H{i}: v\r\n")).collect();
+    for headers in [long, many] {
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let canned = end_to_end::CannedServer::start(response.into_bytes());
+        let server = http_server();
+        match harness_for(&server).obtain_token(&canned_config(&canned)) {
+            Err(TokenError::Host(error)) => {
+                let message = format!("{error:#}");
+                assert!(message.contains("failed"), "{message}");
+                assert!(
+                    message.contains(canned.url()),
+                    "names the server: {message}"
+                );
+            }
+            other => panic!("expected the header limit, got {other:?}"),
+        }
+    }
+}
+
 mod every_grant {
     use super::*;
     use end_to_end::{connector, http_settings};

@@ -232,6 +232,31 @@ pub struct Config {
     pub bearer_any_token_type: bool,
 }
 
+/// The largest configuration document read: far above any real one (a
+/// 16384-bit RSA key in PEM is 13 KiB), low enough to bound the work.
+pub const MAX_CONFIG_BYTES: usize = 256 << 10;
+
+/// Refuses a document larger than [`MAX_CONFIG_BYTES`].
+pub(crate) fn check_size(document: &str, what: &str) -> Result<(), Vec<FieldError>> {
+    if document.len() <= MAX_CONFIG_BYTES {
+        return Ok(());
+    }
+    Err(vec![FieldError::new(
+        "",
+        format!(
+            "{}is {} KiB, more than the {} KiB a configuration may have",
+            if what.is_empty() {
+                String::from("the configuration ")
+            } else {
+                format!("{what} ")
+            },
+            document.len() >> 10,
+            MAX_CONFIG_BYTES >> 10
+        ),
+        "remove what does not belong in it",
+    )])
+}
+
 /// Every key the document may hold.
 pub const KNOWN_FIELDS: &[&str] = &[
     "grant_type",
@@ -350,6 +375,7 @@ pub const RESERVED_HEADERS: &[&str] = &[
 impl Config {
     /// Parses a configuration document, reporting every problem at once.
     pub fn parse(document: &str) -> Result<Self, Vec<FieldError>> {
+        check_size(document, "")?;
         let value: Value = serde_json::from_str(document).map_err(|e| {
             vec![FieldError::new(
                 "",
@@ -1200,6 +1226,17 @@ fn is_loopback(url: &Url) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_oversized_document_is_refused_before_it_is_read() {
+        let huge = format!(
+            r#"{{"grant_type":"client_credentials","token_url":"https://as/t","client_id":"c","client_secret":"s","scope":"{}"}}"#,
+            "a".repeat(MAX_CONFIG_BYTES)
+        );
+        let errors = Config::parse(&huge).expect_err("too large");
+        assert!(errors[0].message.contains("KiB"), "{:?}", errors[0]);
+        assert!(crate::merge_layers("{}", Some(&huge), None).is_err());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -27,6 +27,10 @@ pub fn merge_layers(
     environment: Option<&str>,
     runtime: Option<&str>,
 ) -> Result<String, Vec<FieldError>> {
+    crate::config::check_size(connection, "the connection's configuration")?;
+    for layer in [environment, runtime].into_iter().flatten() {
+        crate::config::check_size(layer, "a configuration layer")?;
+    }
     let mut errors = Vec::new();
     let mut document = object(connection, "the connection's configuration", &mut errors);
     let environment = environment.map(|text| object(text, "the environment override", &mut errors));

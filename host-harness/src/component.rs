@@ -98,6 +98,28 @@ pub struct ConnectorHost {
 }
 
 impl ConnectorHost {
+    /// A trap (a panic in the guest, exhausted fuel, a memory limit) becomes
+    /// an error naming the call and the cause, never a crash of the host;
+    /// the next call gets a fresh instance and is unaffected.
+    fn trapped<T>(&self, result: wasmtime::Result<T>, call: &str) -> Result<T> {
+        result.map_err(|error| {
+            let cause = match error.downcast_ref::<wasmtime::Trap>() {
+                Some(wasmtime::Trap::OutOfFuel) => format!(
+                    "it used up its CPU budget of {} fuel units (a runaway loop?)",
+                    self.limits.fuel
+                ),
+                // What the store's limiter says when it refuses to grow memory.
+                _ if format!("{error:#}").contains("growing memory") => format!(
+                    "it needed more than its memory limit of {} MiB",
+                    self.limits.memory_bytes >> 20
+                ),
+                Some(trap) => format!("it trapped ({trap}), as a panic in the component does"),
+                None => format!("{error:#}"),
+            };
+            anyhow!("the connector component failed in `{call}`: {cause}")
+        })
+    }
+
     /// Compiles the component embedded in the harness.
     pub fn embedded() -> Result<Self> {
         Self::from_bytes(
@@ -162,6 +184,9 @@ impl ConnectorHost {
                 table: ResourceTable::new(),
                 limits: StoreLimitsBuilder::new()
                     .memory_size(self.limits.memory_bytes)
+                    // A growth past the limit traps with a clear reason
+                    // instead of the guest's allocator aborting vaguely.
+                    .trap_on_grow_failure(true)
                     .instances(4)
                     .tables(16)
                     .memories(4)
@@ -178,7 +203,7 @@ impl ConnectorHost {
     /// The JSON Schema of the configuration document.
     pub fn schema(&self) -> Result<String> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_settings().call_schema(&mut store),
             "schema",
         )
@@ -187,7 +212,7 @@ impl ConnectorHost {
     /// Every problem in a configuration document.
     pub fn validate(&self, config: &str) -> Result<Vec<FieldError>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_settings()
                 .call_validate(&mut store, config),
@@ -204,7 +229,7 @@ impl ConnectorHost {
         runtime: Option<&str>,
     ) -> Result<Result<String, Vec<FieldError>>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_settings().call_merge_layers(
                 &mut store,
                 connection,
@@ -218,7 +243,7 @@ impl ConnectorHost {
     /// The token request for the configured grant.
     pub fn token_request(&self, config: &str, cx: &Context) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_token_request(&mut store, config, cx),
@@ -234,7 +259,7 @@ impl ConnectorHost {
         cx: &Context,
     ) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_tokens().call_refresh_request(
                 &mut store,
                 config,
@@ -255,7 +280,7 @@ impl ConnectorHost {
         presented: Option<&str>,
     ) -> Result<Result<Token, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_read_token_response(&mut store, config, response, now, presented),
@@ -272,7 +297,7 @@ impl ConnectorHost {
         code_verifier: Option<&str>,
     ) -> Result<Result<Authorization, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_user_login()
                 .call_authorization_url(&mut store, config, cx, state, code_verifier),
@@ -290,7 +315,7 @@ impl ConnectorHost {
         cx: &Context,
     ) -> Result<Result<LoginStep, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_user_login().call_finish_login(
                 &mut store,
                 config,
@@ -311,7 +336,7 @@ impl ConnectorHost {
         expected_state: &str,
     ) -> Result<Result<String, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_user_login().call_read_redirect(
                 &mut store,
                 config,
@@ -331,7 +356,7 @@ impl ConnectorHost {
         cx: &Context,
     ) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_user_login()
                 .call_code_exchange_request(&mut store, config, code, code_verifier, cx),
@@ -348,7 +373,7 @@ impl ConnectorHost {
         now: u64,
     ) -> Result<Result<Token, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_user_login()
                 .call_read_implicit_redirect(&mut store, config, redirect_url, expected_state, now),
@@ -367,7 +392,7 @@ impl ConnectorHost {
         cx: &Context,
     ) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_introspection_request(&mut store, config, token, hint, cx),
@@ -381,7 +406,7 @@ impl ConnectorHost {
         response: &Response,
     ) -> Result<Result<Introspection, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_read_introspection_response(&mut store, response),
@@ -398,7 +423,7 @@ impl ConnectorHost {
         cx: &Context,
     ) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_revocation_request(&mut store, config, token, hint, cx),
@@ -409,7 +434,7 @@ impl ConnectorHost {
     /// Reads the revocation endpoint's answer.
     pub fn read_revocation_response(&self, response: &Response) -> Result<Result<(), Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_tokens()
                 .call_read_revocation_response(&mut store, response),
@@ -426,7 +451,7 @@ impl ConnectorHost {
         access_token: &str,
     ) -> Result<Result<Request, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance.oauth2_connector_api_calls().call_authorize(
                 &mut store,
                 config,
@@ -446,7 +471,7 @@ impl ConnectorHost {
         retried: bool,
     ) -> Result<Result<Verdict, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_api_calls()
                 .call_judge(&mut store, config, response, retried),
@@ -457,7 +482,7 @@ impl ConnectorHost {
     /// The challenges in a response's `WWW-Authenticate` headers.
     pub fn challenges(&self, response: &Response) -> Result<Vec<Challenge>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_api_calls()
                 .call_challenges(&mut store, response),
@@ -468,19 +493,13 @@ impl ConnectorHost {
     /// The key under which this configuration's tokens are cached and stored.
     pub fn token_cache_key(&self, config: &str) -> Result<Result<String, Failure>> {
         let (mut store, instance) = self.instantiate()?;
-        trapped(
+        self.trapped(
             instance
                 .oauth2_connector_api_calls()
                 .call_token_cache_key(&mut store, config),
             "token-cache-key",
         )
     }
-}
-
-/// A trap (a panic in the guest, exhausted fuel, a memory limit) becomes an
-/// error naming the call, never a crash of the host.
-fn trapped<T>(result: wasmtime::Result<T>, call: &str) -> Result<T> {
-    result.map_err(|e| anyhow!("the connector component failed in `{call}`: {e:#}"))
 }
 
 /// wasmtime has its own error type; this lets `anyhow`'s context apply.
@@ -551,6 +570,31 @@ mod tests {
     }
 
     #[test]
+    fn the_host_survives_a_guest_that_panics_loops_or_hoards_memory() {
+        let limits = Limits {
+            fuel: 100_000_000,
+            memory_bytes: 16 << 20,
+        };
+        let bytes = std::fs::read(env!("FAULTY_CONNECTOR_WASM")).expect("the faulty component");
+        let host =
+            ConnectorHost::from_bytes(&bytes, "the faulty component", limits).expect("loads");
+        let panicked = host.schema().expect_err("schema panics").to_string();
+        assert!(
+            panicked.contains("`schema`") && panicked.contains("trapped"),
+            "{panicked}"
+        );
+        let looped = host.validate("loop").expect_err("loops").to_string();
+        assert!(
+            looped.contains("`validate`") && looped.contains("CPU budget"),
+            "{looped}"
+        );
+        let hoarded = host.validate("memory").expect_err("hoards").to_string();
+        assert!(hoarded.contains("memory limit of 16 MiB"), "{hoarded}");
+        // Each call had its own instance: the next one is served as usual.
+        assert!(host.validate("fine").expect("served").is_empty());
+    }
+
+    #[test]
     fn a_runaway_guest_is_stopped_by_its_fuel() {
         let limits = Limits {
             fuel: 1_000,
@@ -560,6 +604,7 @@ mod tests {
         let error = host
             .schema()
             .expect_err("1,000 fuel is not enough to build the schema");
-        assert!(error.to_string().contains("schema"), "{error:#}");
+        assert!(error.to_string().contains("`schema`"), "{error:#}");
+        assert!(error.to_string().contains("CPU budget"), "{error:#}");
     }
 }

@@ -25,6 +25,9 @@ pub struct HttpSettings {
     pub read_timeout: Duration,
     /// The largest response body read; longer bodies are an error.
     pub max_response_bytes: u64,
+    /// The largest response head (status line and headers) read; a longer
+    /// one, or more than 128 header fields, is an error.
+    pub max_header_bytes: usize,
     /// Trust exactly the CAs in these DER certificates instead of Mozilla's roots.
     pub trusted_cas: Option<Vec<Vec<u8>>>,
 }
@@ -35,6 +38,7 @@ impl Default for HttpSettings {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             max_response_bytes: 1 << 20,
+            max_header_bytes: 64 << 10,
             trusted_cas: None,
         }
     }
@@ -90,6 +94,7 @@ impl HttpClient {
             .timeout_recv_response(Some(settings.read_timeout))
             .timeout_recv_body(Some(settings.read_timeout))
             .max_redirects(0)
+            .max_response_header_size(settings.max_header_bytes)
             .http_status_as_error(false)
             .build()
             .into();
