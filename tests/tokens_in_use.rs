@@ -9,7 +9,9 @@ use std::sync::{Arc, Barrier};
 use end_to_end::{client_credentials, harness_for, http_server};
 use host_harness::component::{Failure, Request, TokenTypeHint};
 use host_harness::harness::Clock;
-use host_harness::tokens::{MemoryStore, RenewalPolicy, TokenManager, TokenSource};
+use host_harness::tokens::{
+    MemoryStore, RenewalPolicy, StoredToken, TokenManager, TokenSource, TokenStore,
+};
 use host_harness::{AuthorizationServer, ServerOptions, TokenError};
 use serde_json::Value;
 
@@ -238,8 +240,7 @@ fn concurrent_callers_cause_one_token_request_and_share_its_outcome() {
     let wrong = wrong.to_string();
 
     for (config, succeeds) in [(config, true), (wrong, false)] {
-        // A manager of its own: the secret is not part of the cache key, so
-        // a shared one would answer the wrong secret from the cache.
+        // A manager of its own: each round counts its own requests.
         let manager = Arc::new(manager(&server));
         let before = token_requests(&server);
         let barrier = Arc::new(Barrier::new(64));
@@ -302,7 +303,9 @@ fn introspection_and_revocation_follow_a_token_through_its_life() {
     assert!(answer.active);
     assert_eq!(answer.client_id.as_deref(), Some("demo-post"));
     assert_eq!(answer.scope.as_deref(), Some("read"));
-    assert_eq!(answer.exp, token.expires_at);
+    // The server's clock and the harness's may read a second apart.
+    let (exp, expires_at) = (answer.exp.expect("exp"), token.expires_at.expect("expiry"));
+    assert!(exp.abs_diff(expires_at) <= 1, "{exp} vs {expires_at}");
 
     assert!(
         manager
@@ -372,4 +375,57 @@ fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_ma
         .expect("introspection");
     assert!(answer.active);
     assert_eq!(answer.client_id.as_deref(), Some("demo-basic"));
+}
+
+/// A store whose next save fails, as a full disk would.
+#[derive(Default)]
+struct FailingOnce {
+    fail_next: std::sync::atomic::AtomicBool,
+    inner: MemoryStore,
+}
+
+impl TokenStore for FailingOnce {
+    fn load(&self, key: &str) -> anyhow::Result<Option<StoredToken>> {
+        self.inner.load(key)
+    }
+
+    fn save(&self, key: &str, token: &StoredToken) -> anyhow::Result<()> {
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            anyhow::bail!("no space left on the device");
+        }
+        self.inner.save(key, token)
+    }
+}
+
+#[test]
+fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
+    let server = http_server();
+    let store = Arc::new(FailingOnce::default());
+    store.fail_next.store(true, Ordering::SeqCst);
+    let manager = TokenManager::new(
+        harness_for(&server),
+        Box::new(store.clone()),
+        RenewalPolicy::default(),
+    );
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    let config = config.to_string();
+
+    let error = manager.token(&config).expect_err("the store refused");
+    assert!(
+        format!("{error}").contains("could not be stored"),
+        "{error}"
+    );
+    let key = manager.cache_key(&config).expect("key");
+    assert!(store.inner.load(&key).expect("load").is_none());
+
+    // The next caller gets the same token, stored first; no new request.
+    let (token, source) = manager.token(&config).expect("token");
+    assert_eq!(source, TokenSource::Cache);
+    assert_eq!(token_requests(&server), 1);
+    let stored = store.inner.load(&key).expect("load").expect("stored now");
+    assert_eq!(stored.refresh_token, token.refresh_token);
+    assert!(stored.refresh_token.is_some());
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use crate::challenge::{Challenge, parse_challenges};
-use crate::config::{Config, Grant, RetryCheckLevel};
+use crate::config::{ClientAuth, Config, Grant, RetryCheckLevel};
 use crate::error::Failure;
 use crate::request::Request;
 use crate::response::Response;
@@ -99,19 +99,30 @@ pub fn challenges(response: &Response) -> Vec<Challenge> {
 /// different when any of what makes tokens differ differs — the token URL,
 /// the client, the grant, whom the token is for (user, assertion subject,
 /// the configured refresh token), the scope, audience, resource and extra
-/// parameters.
+/// parameters — and when the credentials differ, so that a configuration
+/// with a wrong secret, password or key never receives a token that the
+/// right ones obtained.
 ///
-/// Secrets are not in it, only a digest of the whole: the key may be
-/// logged and used as a file or database key.
+/// It is one SHA-256 digest of all of these: no secret appears in it, but
+/// as it depends on them, keep it where the token store is rather than in
+/// public logs (a weak password could be guessed from it).
 pub fn token_cache_key(config: &Config) -> String {
+    let digest = |text: &str| URL_SAFE_NO_PAD.encode(Sha256::digest(text));
+    let key_digest =
+        |assertion: &crate::config::Assertion| URL_SAFE_NO_PAD.encode(assertion.key.digest());
+    let credential = match &config.client.auth {
+        ClientAuth::Basic(secret) | ClientAuth::Body(secret) => json!(digest(secret.expose())),
+        ClientAuth::None => json!(null),
+        ClientAuth::PrivateKeyJwt(assertion) => json!(key_digest(assertion)),
+    };
     let whom = match &config.grant {
         Grant::ClientCredentials => json!(null),
         // The refresh token stands for a user; a different one may be another.
-        Grant::RefreshToken { refresh_token } => {
-            json!(URL_SAFE_NO_PAD.encode(Sha256::digest(refresh_token.expose())))
+        Grant::RefreshToken { refresh_token } => json!(digest(refresh_token.expose())),
+        Grant::Password { username, password } => json!([username, digest(password.expose())]),
+        Grant::JwtBearer(assertion) => {
+            json!([assertion.issuer, assertion.subject, key_digest(assertion)])
         }
-        Grant::Password { username, .. } => json!(username),
-        Grant::JwtBearer(assertion) => json!([assertion.issuer, assertion.subject]),
         Grant::AuthorizationCode(login) | Grant::Implicit(login) => {
             json!([login.authorization_url.as_str(), login.login_hint])
         }
@@ -119,6 +130,7 @@ pub fn token_cache_key(config: &Config) -> String {
     let parts = json!([
         config.token_url.as_ref().map(|url| url.as_str()),
         config.client.client_id,
+        credential,
         config.grant.name(),
         whom,
         config.scope,
@@ -202,11 +214,14 @@ mod tests {
         let key = |document: &str| token_cache_key(&Config::parse(document).expect("valid"));
         let base = r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read"}"#;
         let same = [
-            // The secret and the header order do not change what a token is.
-            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"other","scope":"read"}"#,
+            // Member order and extra headers do not change what a token is.
             r#"{"token_url":"https://as.example/token","scope":"read","client_id":"c","client_secret":"s","grant_type":"client_credentials","extra_headers":{"X-Trace":"1"}}"#,
+            r#"{"token_url":"https://as.example/token","scope":"read","client_id":"c","client_secret":"s","client_auth":"body","grant_type":"client_credentials"}"#,
         ];
         let different = [
+            // A wrong secret must not be answered from the right one's cache.
+            r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"other","scope":"read"}"#,
+            r#"{"grant_type":"password","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","username":"u","password":"q"}"#,
             r#"{"grant_type":"client_credentials","token_url":"https://as.example/token2","client_id":"c","client_secret":"s","scope":"read"}"#,
             r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"d","client_secret":"s","scope":"read"}"#,
             r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"write"}"#,
@@ -226,6 +241,10 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), count, "every configuration has its own key");
         assert!(!key(base).contains("read"), "the key is a digest");
+        assert!(
+            !key(base).contains(&URL_SAFE_NO_PAD.encode(Sha256::digest("s"))),
+            "one digest of all"
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ fn needed_kind(algorithm: Algorithm) -> Option<KeyKind> {
 pub struct SigningKey {
     algorithm: Algorithm,
     key: EncodingKey,
+    /// A digest of the key material (the DER of a private key, or the
+    /// shared secret), telling keys apart without keeping them twice.
+    digest: [u8; 32],
 }
 
 impl fmt::Debug for SigningKey {
@@ -138,7 +141,11 @@ impl SigningKey {
             KeyKind::P256 | KeyKind::P384 => EncodingKey::from_ec_der(&der),
             KeyKind::Ed25519 => EncodingKey::from_ed_der(&der),
         };
-        Ok(Self { algorithm, key })
+        Ok(Self {
+            algorithm,
+            key,
+            digest: Sha256::digest(&der).into(),
+        })
     }
 
     /// A shared secret for an HMAC algorithm.
@@ -164,12 +171,18 @@ impl SigningKey {
         Ok(Self {
             algorithm,
             key: EncodingKey::from_secret(secret.expose().as_bytes()),
+            digest: Sha256::digest(secret.expose()).into(),
         })
     }
 
     /// The algorithm this key signs with.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// A SHA-256 digest of the key material, to tell keys apart.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
     }
 
     /// Signs a throwaway message, proving that the key's contents are

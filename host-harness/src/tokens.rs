@@ -7,7 +7,7 @@
 //! into a request and what an API's refusal means; this module only keeps
 //! what the component produced and acts on its verdicts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::component::{Failure, Request, Response, TokenTypeHint, Verdict};
 use crate::harness::{Harness, ObtainedToken, Redacted, TokenError};
 
-/// A token as the cache and the store keep it.
-#[derive(Clone)]
+/// A token as the cache and the store keep it; Debug output shows the
+/// tokens as `[redacted]`.
+#[derive(Clone, Debug)]
 pub struct StoredToken {
     /// The access token.
     pub access_token: Redacted,
@@ -35,20 +36,6 @@ pub struct StoredToken {
     pub scope: Option<String>,
     /// An API refused the access token: renew before using it again.
     pub spent: bool,
-}
-
-impl fmt::Debug for StoredToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredToken")
-            .field("access_token", &self.access_token)
-            .field("token_type", &self.token_type)
-            .field("obtained_at", &self.obtained_at)
-            .field("expires_at", &self.expires_at)
-            .field("refresh_token", &self.refresh_token)
-            .field("scope", &self.scope)
-            .field("spent", &self.spent)
-            .finish()
-    }
 }
 
 impl StoredToken {
@@ -73,6 +60,17 @@ pub trait TokenStore: Send + Sync {
     fn load(&self, key: &str) -> Result<Option<StoredToken>>;
     /// Keeps a token under a cache key, replacing what was there.
     fn save(&self, key: &str, token: &StoredToken) -> Result<()>;
+}
+
+/// A store shared by several managers (one per worker, say).
+impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
+    fn load(&self, key: &str) -> Result<Option<StoredToken>> {
+        (**self).load(key)
+    }
+
+    fn save(&self, key: &str, token: &StoredToken) -> Result<()> {
+        (**self).save(key, token)
+    }
 }
 
 /// A store that forgets everything when the process ends (`--no-store`).
@@ -283,6 +281,48 @@ struct Flight {
 struct Cache {
     tokens: HashMap<String, StoredToken>,
     flights: HashMap<String, Arc<Flight>>,
+    /// Keys whose token the store refused: kept here so that nothing is
+    /// lost, and handed out only once a save succeeds.
+    unsaved: HashSet<String>,
+}
+
+/// Publishes a leader's outcome to the waiters, and an error if the leader
+/// never got that far (it panicked), so that no one waits forever.
+struct FlightGuard<'m> {
+    manager: &'m TokenManager,
+    key: &'m str,
+    flight: Arc<Flight>,
+    published: bool,
+}
+
+impl FlightGuard<'_> {
+    fn publish(mut self, outcome: Outcome) -> Outcome {
+        self.finish(outcome.clone());
+        outcome
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.published = true;
+        {
+            let mut cache = lock(&self.manager.cache);
+            if let Ok((token, _)) = &outcome {
+                cache.tokens.insert(self.key.to_owned(), token.clone());
+            }
+            cache.flights.remove(self.key);
+        }
+        *lock(&self.flight.outcome) = Some(outcome);
+        self.flight.done.notify_all();
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.finish(Err(Arc::new(TokenError::Host(anyhow!(
+                "the token request was abandoned: try again"
+            )))));
+        }
+    }
 }
 
 enum Role {
@@ -361,7 +401,16 @@ impl TokenManager {
                 && !token.spent
                 && now < self.policy.renew_at(token)
             {
-                return Ok((token.clone(), source));
+                let token = token.clone();
+                if cache.unsaved.contains(key) {
+                    self.store.save(key, &token).map_err(|e| {
+                        Arc::new(TokenError::Host(e.context(
+                            "the token is still not stored, so it is not used: a rotated refresh token would be lost",
+                        )))
+                    })?;
+                    cache.unsaved.remove(key);
+                }
+                return Ok((token, source));
             }
             match cache.flights.get(key) {
                 Some(flight) => Role::Waiter(flight.clone()),
@@ -392,17 +441,13 @@ impl TokenManager {
                 }
             }
             Role::Leader(flight, refresh_token) => {
-                let outcome = self.renew(config, key, refresh_token);
-                {
-                    let mut cache = lock(&self.cache);
-                    if let Ok((token, _)) = &outcome {
-                        cache.tokens.insert(key.to_owned(), token.clone());
-                    }
-                    cache.flights.remove(key);
-                }
-                *lock(&flight.outcome) = Some(outcome.clone());
-                flight.done.notify_all();
-                outcome
+                let guard = FlightGuard {
+                    manager: self,
+                    key,
+                    flight,
+                    published: false,
+                };
+                guard.publish(self.renew(config, key, refresh_token))
             }
         }
     }
@@ -425,23 +470,31 @@ impl TokenManager {
             None => (self.harness.obtain_token(config), TokenSource::Fetched),
         };
         let token = StoredToken::new(result.map_err(Arc::new)?, obtained_at);
-        self.store.save(key, &token).map_err(|e| {
-            Arc::new(TokenError::Host(e.context(
-                "the new token could not be stored, so it is not used: a rotated refresh token would be lost",
-            )))
-        })?;
+        if let Err(error) = self.store.save(key, &token) {
+            // Keep it in memory, marked, so the refresh token survives for
+            // as long as this process does and the save is tried again.
+            let mut cache = lock(&self.cache);
+            cache.tokens.insert(key.to_owned(), token);
+            cache.unsaved.insert(key.to_owned());
+            return Err(Arc::new(TokenError::Host(error.context(
+                "the new token could not be stored, so it is not used yet: a rotated refresh token would be lost",
+            ))));
+        }
         Ok((token, source))
     }
 
     /// The token kept for a configuration, from the cache or the store,
     /// whatever its age.
     pub fn kept(&self, config: &str) -> Result<Option<StoredToken>, SharedTokenError> {
-        let key = self.cache_key(config)?;
-        if let Some(token) = lock(&self.cache).tokens.get(&key) {
+        self.kept_under(&self.cache_key(config)?)
+    }
+
+    fn kept_under(&self, key: &str) -> Result<Option<StoredToken>, SharedTokenError> {
+        if let Some(token) = lock(&self.cache).tokens.get(key) {
             return Ok(Some(token.clone()));
         }
         self.store
-            .load(&key)
+            .load(key)
             .map_err(|e| Arc::new(TokenError::Host(e)))
     }
 
@@ -454,7 +507,7 @@ impl TokenManager {
         which: TokenTypeHint,
     ) -> Result<bool, SharedTokenError> {
         let key = self.cache_key(config)?;
-        let Some(mut token) = self.kept(config)? else {
+        let Some(token) = self.kept_under(&key)? else {
             return Ok(false);
         };
         let secret = match which {
@@ -467,13 +520,22 @@ impl TokenManager {
         self.harness
             .revoke(config, secret.expose(), Some(which))
             .map_err(Arc::new)?;
-        match which {
-            TokenTypeHint::AccessToken => token.spent = true,
-            TokenTypeHint::RefreshToken => token.refresh_token = None,
-        }
-        lock(&self.cache).tokens.insert(key.clone(), token.clone());
+        let updated = {
+            let mut cache = lock(&self.cache);
+            let current = cache.tokens.entry(key.clone()).or_insert(token.clone());
+            // A renewal may have replaced the token meanwhile: leave the
+            // newer one (and its refresh token) alone.
+            if current.access_token != token.access_token {
+                return Ok(true);
+            }
+            match which {
+                TokenTypeHint::AccessToken => current.spent = true,
+                TokenTypeHint::RefreshToken => current.refresh_token = None,
+            }
+            current.clone()
+        };
         self.store
-            .save(&key, &token)
+            .save(&key, &updated)
             .map_err(|e| Arc::new(TokenError::Host(e)))?;
         Ok(true)
     }
