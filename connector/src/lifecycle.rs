@@ -101,7 +101,7 @@ pub fn read_introspection_response(response: &Response) -> Result<Introspection,
             snippet: String::new(),
         })
     };
-    let active = match members.remove("active") {
+    let active: bool = match members.remove("active") {
         Some(Value::Bool(active)) => active,
         // Some servers send the boolean as a string.
         Some(Value::String(text)) if text == "true" || text == "false" => text == "true",
@@ -113,6 +113,11 @@ pub fn read_introspection_response(response: &Response) -> Result<Introspection,
             ));
         }
     };
+    if !active {
+        // RFC 7662 section 2.2: an inactive token tells nothing more, and
+        // whatever a server adds is not to be relied on.
+        return Ok(Introspection::default());
+    }
     let mut text = |name: &str| match members.remove(name) {
         Some(Value::String(text)) if !text.is_empty() => Some(text),
         _ => None,

@@ -65,6 +65,14 @@ function withoutEmpty(value) {
   return Object.keys(kept).length ? kept : undefined;
 }
 
+/** The document for display: secrets (writeOnly fields) hidden. */
+function masked(value, property) {
+  if (property?.writeOnly) return '[hidden]';
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(
+    ([name, member]) => [name, masked(member, property?.properties?.[name])]));
+}
+
 /** The configuration document the form stands for: shown, filled fields only. */
 function documentOf(value, schema) {
   const document = {};
@@ -155,9 +163,12 @@ async function showForm() {
   await new Promise((ready) => editor.on('ready', ready));
   const updateHeadings = addGroupHeadings(schema);
   const refresh = () => {
-    document.getElementById('document').textContent = JSON.stringify(current(), null, 2);
+    document.getElementById('document').textContent =
+      JSON.stringify(masked(current(), schema), null, 2);
     updateHeadings();
   };
+  // For automation and for copying: the document with its secrets.
+  window.oauthForm = { document: current };
   editor.on('change', refresh);
   refresh();
 
@@ -182,7 +193,20 @@ async function showForm() {
         window.location.assign(url);
         return;
       }
-      showResult(JSON.stringify((await api('/api/token', config)).token, null, 2), 'obtained');
+      const { token, keep } = await api('/api/token', config);
+      const notice = document.getElementById('notice');
+      notice.textContent = '';
+      if (keep.refresh_token) {
+        // The refresh token in the form is spent: hold the new one, or it is lost.
+        const field = editor.getEditor('root.refresh_token');
+        if ((config.grant_type ?? 'refresh_token') === 'refresh_token' && field) {
+          field.setValue(keep.refresh_token);
+          notice.textContent = 'The server rotated the refresh token: the form now holds the new one. Save the configuration to keep it.';
+        } else {
+          notice.textContent = 'The server issued a refresh token, which this form does not keep; `oauth-harness token --save` does.';
+        }
+      }
+      showResult(JSON.stringify(token, null, 2), 'obtained');
     } catch (error) {
       showResult(error.message, 'failed');
     }

@@ -69,6 +69,8 @@ struct PendingLogin {
 }
 
 struct Shared {
+    /// `127.0.0.1:PORT`: the only `Host` the server answers to.
+    authority: String,
     harness: Harness,
     assets: PathBuf,
     logins: Mutex<HashMap<String, PendingLogin>>,
@@ -86,8 +88,10 @@ impl FormServer {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, options.port))
             .with_context(|| format!("failed to listen on 127.0.0.1:{}", options.port))?;
         listener.set_nonblocking(true)?;
-        let url = format!("http://{}/", listener.local_addr()?);
+        let authority = listener.local_addr()?.to_string();
+        let url = format!("http://{authority}/");
         let shared = Arc::new(Shared {
+            authority,
             harness: Harness::new(connector, &options.http),
             assets: options.assets,
             logins: Mutex::new(HashMap::new()),
@@ -148,6 +152,37 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Only this server's own pages may use it. Another site's page could
+    // otherwise post configurations to it (cross-site requests), or read its
+    // answers under a hostile name that resolves to 127.0.0.1 (DNS
+    // rebinding): the Host must be this address, an Origin this origin, and
+    // calls must be JSON, which a cross-site form cannot send.
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    if header(header::HOST).as_deref() != Some(shared.authority.as_str()) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            &format!("this form answers only at http://{}/", shared.authority),
+        );
+    }
+    if header(header::ORIGIN).is_some_and(|origin| origin != format!("http://{}", shared.authority))
+    {
+        return problem(StatusCode::FORBIDDEN, "calls from other sites are refused");
+    }
+    if request.method() == Method::POST
+        && !header(header::CONTENT_TYPE)
+            .is_some_and(|media| media.trim_start().starts_with("application/json"))
+    {
+        return problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "calls must be application/json",
+        );
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (method, path.as_str()) {
@@ -201,7 +236,7 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
         "/api/token" => shared
             .harness
             .obtain_token(&body)
-            .map(|token| json!({"token": token.to_json(false)})),
+            .map(|token| json!({"token": token.to_json(false), "keep": to_keep(&token)})),
         "/api/login" => start_login(shared, body),
         "/api/finish" => finish_login(shared, &body),
         _ => return problem(StatusCode::NOT_FOUND, "no such call"),
@@ -258,6 +293,17 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
         pending.code_verifier.as_deref(),
     )?;
     Ok(json!({"token": token.to_json(false)}))
+}
+
+/// A rotated refresh token goes back to the page, which holds the form:
+/// the one in the form is spent, and this is the only copy.
+fn to_keep(token: &crate::ObtainedToken) -> Value {
+    match &token.refresh_token {
+        Some(refresh_token) if token.refresh_token_rotated => {
+            json!({"refresh_token": refresh_token.expose()})
+        }
+        _ => json!({}),
+    }
 }
 
 fn field_error(error: &FieldError) -> Value {

@@ -106,6 +106,7 @@ impl HttpClient {
 
     /// Sends a request exactly as the connector built it.
     pub fn send(&self, request: &Request) -> Result<Response> {
+        let url = shown_url(&request.url);
         let mut builder = http::Request::builder()
             .method(request.method.as_str())
             .uri(request.url.as_str());
@@ -113,17 +114,13 @@ impl HttpClient {
             builder = builder.header(name.as_str(), value.as_str());
         }
         // The request's headers may carry credentials: errors name the URL only.
-        let http_request = builder.body(request.body.clone()).with_context(|| {
-            format!(
-                "the connector built an invalid request for `{}`",
-                request.url
-            )
-        })?;
+        let http_request = builder
+            .body(request.body.clone())
+            .with_context(|| format!("the connector built an invalid request for `{}`", url))?;
         let mut response = self.agent.run(http_request).map_err(|e| {
             anyhow::anyhow!(
                 "{request_method} {url} failed: {e}",
                 request_method = request.method,
-                url = request.url
             )
         })?;
         let status = response.status().as_u16();
@@ -144,13 +141,10 @@ impl HttpClient {
             .read_to_vec()
             .map_err(|e| match e {
                 ureq::Error::BodyExceedsLimit(limit) => {
-                    anyhow::anyhow!(
-                        "the response from {} is larger than {limit} bytes",
-                        request.url
-                    )
+                    anyhow::anyhow!("the response from {} is larger than {limit} bytes", url)
                 }
                 other => {
-                    anyhow::anyhow!("reading the response from {} failed: {other}", request.url)
+                    anyhow::anyhow!("reading the response from {url} failed: {other}")
                 }
             })?;
         Ok(Response {
@@ -158,5 +152,19 @@ impl HttpClient {
             headers,
             body,
         })
+    }
+}
+
+/// A URL for messages: without its query, fragment and password, which may
+/// carry credentials (an API key in the query, say).
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut url) => {
+            url.set_query(None);
+            url.set_fragment(None);
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "(an unreadable URL)".to_owned(),
     }
 }

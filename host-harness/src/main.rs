@@ -653,7 +653,7 @@ fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
     };
     let outcome = manager
         .call(&config, &request)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        .map_err(|error| anyhow::anyhow!("{error:#}"))?;
     if args.verbose {
         for step in &outcome.steps {
             eprintln!("{step}");
@@ -707,7 +707,7 @@ fn introspect(connector: ConnectorHost, args: &KeptTokenArgs) -> Result<ExitCode
         None => {
             let kept = manager
                 .kept(&config)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?
                 .context("no token is kept for this configuration: run `call` first, or pass --token-stdin")?;
             let token = if args.refresh {
                 kept.refresh_token
@@ -751,7 +751,7 @@ fn revoke(connector: ConnectorHost, args: &KeptTokenArgs) -> Result<ExitCode> {
         None => {
             let revoked = manager
                 .revoke_kept(&config, which)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
             if !revoked {
                 bail!("no such token is kept for this configuration: nothing to revoke");
             }

@@ -579,7 +579,7 @@ impl TokenManager {
             steps.push(format!(
                 "{} {} answered HTTP {}",
                 request.method,
-                without_query(&request.url),
+                crate::http_client::shown_url(&request.url),
                 response.status
             ));
             let verdict = self
@@ -597,19 +597,6 @@ impl TokenManager {
                 _ => return Ok(CallOutcome { response, steps }),
             }
         }
-    }
-}
-
-/// A URL for messages: its query may carry credentials.
-fn without_query(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut url) => {
-            url.set_query(None);
-            url.set_fragment(None);
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        Err(_) => "(the URL)".to_owned(),
     }
 }
 

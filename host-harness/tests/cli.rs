@@ -685,57 +685,89 @@ fn no_command_prints_a_secret() {
     let store = store.to_str().expect("UTF-8");
     let resource = server.resource_url();
 
-    let runs: Vec<Vec<&str>> = vec![
-        vec!["validate", wrong_key_password.path()],
-        vec!["validate", misspelt.path()],
-        vec!["token", "--config", wrong_secret.path()],
-        vec!["token", "--config", wrong_password.path(), "--json"],
-        vec!["token", "--config", wrong_key_password.path()],
-        vec!["token", "--config", refresh.path()],
-        vec!["token", "--config", refresh.path(), "--json"],
-        vec!["token", "--config", working.path()],
-        vec!["token", "--config", working.path(), "--json"],
-        vec![
-            "call",
-            "--config",
-            working.path(),
-            "--store",
-            store,
-            "--verbose",
-            &resource,
-        ],
-        vec![
-            "call",
-            "--config",
-            wrong_secret.path(),
-            "--no-store",
-            "--verbose",
-            &resource,
-        ],
-        vec!["introspect", "--config", working.path(), "--store", store],
-        vec![
-            "introspect",
-            "--config",
-            working.path(),
-            "--store",
-            store,
-            "--refresh",
-        ],
-        vec![
-            "revoke",
-            "--config",
-            working.path(),
-            "--store",
-            store,
-            "--refresh",
-        ],
-        vec!["revoke", "--config", working.path(), "--store", store],
-        vec!["authorize-url", "--config", wrong_secret.path()],
+    // Each run with whether it must succeed: the canaries go through real
+    // flows, successful and failing.
+    let runs: Vec<(Vec<&str>, bool)> = vec![
+        (vec!["validate", wrong_key_password.path()], false),
+        (vec!["validate", misspelt.path()], false),
+        (vec!["token", "--config", wrong_secret.path()], false),
+        (
+            vec!["token", "--config", wrong_password.path(), "--json"],
+            false,
+        ),
+        (vec!["token", "--config", wrong_key_password.path()], false),
+        (vec!["token", "--config", refresh.path()], true),
+        // The refresh token is spent now: the server's refusal is printed.
+        (vec!["token", "--config", refresh.path(), "--json"], false),
+        (vec!["token", "--config", working.path()], true),
+        (vec!["token", "--config", working.path(), "--json"], true),
+        (
+            vec![
+                "call",
+                "--config",
+                working.path(),
+                "--store",
+                store,
+                "--verbose",
+                &resource,
+            ],
+            true,
+        ),
+        (
+            vec![
+                "call",
+                "--config",
+                wrong_secret.path(),
+                "--no-store",
+                "--verbose",
+                &resource,
+            ],
+            false,
+        ),
+        (
+            vec!["introspect", "--config", working.path(), "--store", store],
+            true,
+        ),
+        (
+            vec![
+                "introspect",
+                "--config",
+                working.path(),
+                "--store",
+                store,
+                "--refresh",
+            ],
+            true,
+        ),
+        (
+            vec![
+                "revoke",
+                "--config",
+                working.path(),
+                "--store",
+                store,
+                "--refresh",
+            ],
+            true,
+        ),
+        (
+            vec!["revoke", "--config", working.path(), "--store", store],
+            true,
+        ),
+        (
+            vec!["authorize-url", "--config", wrong_secret.path()],
+            false,
+        ),
     ];
-    let mut succeeded = 0;
-    for args in &runs {
+    for (args, succeeds) in &runs {
         let output = harness(args);
-        succeeded += usize::from(output.status.success());
+        assert_eq!(
+            output.status.success(),
+            *succeeds,
+            "`oauth-harness {}`: {}",
+            args.join(" "),
+            text(&output.stderr)
+        );
         for stream in [&output.stdout, &output.stderr] {
             let shown = text(stream);
             for canary in canaries {
@@ -747,12 +779,6 @@ fn no_command_prints_a_secret() {
             }
         }
     }
-    // The runs that should work did: the canaries went through real flows.
-    assert!(
-        succeeded >= 8,
-        "only {succeeded} of {} runs succeeded",
-        runs.len()
-    );
     let stored = std::fs::read_to_string(store).expect("the store");
     assert!(
         stored.contains(TOKEN_CANARY),

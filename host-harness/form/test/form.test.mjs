@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -105,7 +106,11 @@ async function validate(page) {
 
 /** The document the form shows, checked by the CLI's own `validate`. */
 async function documentValidatesInTheCli(page) {
-  const document = JSON.parse(await page.textContent('#document'));
+  const document = await page.evaluate(() => window.oauthForm.document());
+  const shown = await page.textContent('#document');
+  for (const secret of ['client_secret', 'password', 'refresh_token']) {
+    if (document[secret]) assert.equal(shown.includes(document[secret]), false, `${secret} is hidden`);
+  }
   const file = join(mkdtempSync(join(tmpdir(), 'form-test-')), 'config.json');
   writeFileSync(file, JSON.stringify(document));
   const output = execFileSync(harness, ['validate', file], { encoding: 'utf8' });
@@ -164,6 +169,28 @@ test('refresh token, the default grant type', async () => {
   const token = await obtainedToken(page);
   assert.equal(token.refresh_token_rotated, true);
   assert.equal(token.refresh_token, '[redacted]');
+  // The spent refresh token in the form was replaced by the rotated one,
+  // so the form obtains a token again.
+  const kept = await page.inputValue(field('refresh_token'));
+  assert.notEqual(kept, server.refreshToken);
+  assert.match(await page.textContent('#notice'), /rotated/);
+  await page.evaluate(() => { document.getElementById('result').className = ''; });
+  assert.equal((await obtainedToken(page)).refresh_token_rotated, true);
+});
+
+test('the form answers only its own pages', async () => {
+  const url = new URL(formUrl);
+  const call = (headers, body) => new Promise((resolve, reject) => {
+    const request = http.request({ host: url.hostname, port: url.port, path: '/api/validate', method: 'POST', headers },
+      (response) => { response.resume(); resolve(response.statusCode); });
+    request.on('error', reject);
+    request.end(body);
+  });
+  const json = { 'Content-Type': 'application/json' };
+  assert.equal(await call({ ...json, Host: `127.0.0.1:${url.port}` }, '{}'), 200);
+  assert.equal(await call({ ...json, Host: `rebound.example:${url.port}` }, '{}'), 403, 'DNS rebinding');
+  assert.equal(await call({ ...json, Host: url.host, Origin: 'https://evil.example' }, '{}'), 403, 'another site');
+  assert.equal(await call({ 'Content-Type': 'text/plain', Host: url.host }, '{}'), 415, 'a cross-site form post');
 });
 
 test('password: a missing password is named, then the user obtains a token', async () => {
