@@ -429,3 +429,69 @@ fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     assert_eq!(stored.refresh_token, token.refresh_token);
     assert!(stored.refresh_token.is_some());
 }
+
+#[test]
+fn managers_sharing_a_store_use_each_others_renewals_instead_of_spent_refresh_tokens() {
+    let server = http_server();
+    let store = Arc::new(MemoryStore::default());
+    let worker = || {
+        TokenManager::new(
+            harness_for(&server),
+            Box::new(store.clone()),
+            RenewalPolicy::default(),
+        )
+    };
+    let (first, second) = (worker(), worker());
+    let config = serde_json::json!({
+        "token_url": server.token_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+        "refresh_token": server.issue_refresh_token("demo-basic", Some("read")),
+    })
+    .to_string();
+    let resource = get(server.resource_url());
+    assert_eq!(
+        first
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        second
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        token_requests(&server),
+        1,
+        "the second worker reads the store"
+    );
+
+    // Both hold the same access token; the first renews it, rotating the
+    // refresh token. The second must not present the spent one.
+    server.revoke_access_tokens();
+    assert_eq!(
+        first
+            .call(&config, &resource)
+            .expect("call")
+            .response
+            .status,
+        200
+    );
+    let outcome = second.call(&config, &resource).expect("call");
+    assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
+    assert!(
+        outcome
+            .steps
+            .iter()
+            .any(|s| s.contains("from the token store")),
+        "{:?}",
+        outcome.steps
+    );
+    assert_eq!(token_requests(&server), 2, "one renewal for both workers");
+}

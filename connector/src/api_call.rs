@@ -83,6 +83,15 @@ pub fn judge(level: RetryCheckLevel, response: &Response, retried: bool) -> Verd
     }
 }
 
+/// Whether, after a refresh request failed so, the host should obtain a new
+/// token with the configured grant: when the server refused the refresh
+/// token itself (`invalid_grant`: expired, revoked or already used, RFC
+/// 6749 section 5.2), the grant may still work; a refused client, a network
+/// failure or an unreadable answer would fail the same way again.
+pub fn falls_back_to_grant(failure: &Failure) -> bool {
+    matches!(failure, Failure::Rejected(e) if e.error == "invalid_grant")
+}
+
 /// Every challenge in a response's `WWW-Authenticate` headers.
 pub fn challenges(response: &Response) -> Vec<Challenge> {
     parse_challenges(
@@ -245,6 +254,21 @@ mod tests {
             !key(base).contains(&URL_SAFE_NO_PAD.encode(Sha256::digest("s"))),
             "one digest of all"
         );
+    }
+
+    #[test]
+    fn only_a_refused_refresh_token_falls_back_to_the_grant() {
+        let refused = |error: &str| {
+            Failure::Rejected(crate::OAuthError {
+                error: error.into(),
+                error_description: None,
+                error_uri: None,
+                status: Some(400),
+            })
+        };
+        assert!(falls_back_to_grant(&refused("invalid_grant")));
+        assert!(!falls_back_to_grant(&refused("invalid_client")));
+        assert!(!falls_back_to_grant(&Failure::Other("timeout".into())));
     }
 
     #[test]

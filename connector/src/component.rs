@@ -252,8 +252,42 @@ impl api_calls::Guest for Connector {
             .collect()
     }
 
+    fn falls_back_to_grant(failure: tokens::Failure) -> bool {
+        crate::falls_back_to_grant(&failure_in(failure))
+    }
+
     fn token_cache_key(config: String) -> Result<String, tokens::Failure> {
         Ok(crate::token_cache_key(&parse(&config)?))
+    }
+}
+
+/// A failure the host hands back, as the library's type.
+fn failure_in(failure: tokens::Failure) -> Failure {
+    match failure {
+        tokens::Failure::InvalidConfig(errors) => Failure::InvalidConfig(
+            errors
+                .into_iter()
+                .map(|e| FieldError {
+                    field: e.field,
+                    message: e.message,
+                    fix: e.fix,
+                })
+                .collect(),
+        ),
+        tokens::Failure::Rejected(e) => Failure::Rejected(crate::OAuthError {
+            error: e.error,
+            error_description: e.error_description,
+            error_uri: e.error_uri,
+            status: e.status,
+        }),
+        tokens::Failure::UnreadableResponse(u) => Failure::Unreadable(crate::Unreadable {
+            problem: u.problem,
+            location: u.location,
+            status: u.status,
+            snippet: u.snippet,
+        }),
+        tokens::Failure::BadRedirect(message) => Failure::BadRedirect(message),
+        tokens::Failure::Other(message) => Failure::Other(message),
     }
 }
 

@@ -53,7 +53,7 @@ mod secret;
 #[allow(unsafe_code)]
 mod component;
 
-pub use api_call::{Verdict, authorize, challenges, judge, token_cache_key};
+pub use api_call::{Verdict, authorize, challenges, falls_back_to_grant, judge, token_cache_key};
 pub use challenge::{Challenge, parse_challenges};
 pub use client_auth::basic_authorization;
 pub use config::{

@@ -4,8 +4,6 @@
 // through the harness's /api calls.
 'use strict';
 
-/** Grant types whose token comes from a browser login. */
-const BROWSER_GRANTS = ['authorization_code', 'implicit'];
 /** Keywords the component judges; the form library would judge them differently. */
 const JUDGED_BY_THE_COMPONENT = ['allOf', 'anyOf', 'if', 'then', 'else', 'not', 'propertyNames', 'pattern', 'minLength', 'maxLength', 'required'];
 
@@ -186,7 +184,10 @@ async function showForm() {
     const config = current();
     showResult('working…', 'working');
     try {
-      if (BROWSER_GRANTS.includes(config.grant_type)) {
+      // The grants that need a browser login are those the schema shows the
+      // authorization URL for.
+      const browserGrants = schema.properties.authorization_url['x-show-when'].grant_type;
+      if (browserGrants.includes(config.grant_type)) {
         // The redirect comes back to /callback on this server, which finishes the login.
         const { login, url } = await api('/api/login', config);
         sessionStorage.setItem('login', login);

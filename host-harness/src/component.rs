@@ -490,6 +490,17 @@ impl ConnectorHost {
         )
     }
 
+    /// Whether a failed refresh should be followed by the configured grant.
+    pub fn falls_back_to_grant(&self, failure: &Failure) -> Result<bool> {
+        let (mut store, instance) = self.instantiate()?;
+        self.trapped(
+            instance
+                .oauth2_connector_api_calls()
+                .call_falls_back_to_grant(&mut store, failure),
+            "falls-back-to-grant",
+        )
+    }
+
     /// The key under which this configuration's tokens are cached and stored.
     pub fn token_cache_key(&self, config: &str) -> Result<Result<String, Failure>> {
         let (mut store, instance) = self.instantiate()?;

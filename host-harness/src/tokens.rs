@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use crate::component::{Failure, Request, Response, TokenTypeHint, Verdict};
+use crate::component::{Request, Response, TokenTypeHint, Verdict};
 use crate::harness::{Harness, ObtainedToken, Redacted, TokenError};
 
 /// A token as the cache and the store keep it; Debug output shows the
@@ -455,16 +455,44 @@ impl TokenManager {
     /// Obtains a new token (with the refresh token when there is one) and
     /// stores it before anyone may use it.
     fn renew(&self, config: &str, key: &str, refresh_token: Option<Redacted>) -> Outcome {
+        // Another process sharing the store may have renewed (and rotated
+        // the refresh token) since this one loaded it: use its work.
+        let latest = self
+            .store
+            .load(key)
+            .map_err(|e| Arc::new(TokenError::Host(e)))?;
+        let refresh_token = match latest {
+            Some(latest) if !latest.spent && self.harness.now() < self.policy.renew_at(&latest) => {
+                let known = lock(&self.cache)
+                    .tokens
+                    .get(key)
+                    .map(|token| token.access_token.clone());
+                if known.as_ref() != Some(&latest.access_token) {
+                    return Ok((latest, TokenSource::Store));
+                }
+                latest.refresh_token.or(refresh_token)
+            }
+            Some(latest) => latest.refresh_token.or(refresh_token),
+            None => refresh_token,
+        };
         let obtained_at = self.harness.now();
         let (result, source) = match refresh_token {
             Some(refresh_token) => match self.harness.refresh_token(config, refresh_token.expose())
             {
-                // The refresh token is expired or revoked: the configured
-                // grant may still work (RFC 6749 section 5.2).
-                Err(TokenError::Connector(Failure::Rejected(e))) if e.error == "invalid_grant" => (
-                    self.harness.obtain_token(config),
-                    TokenSource::FetchedAfterRefreshFailed,
-                ),
+                // The component says whether the configured grant may
+                // still work after this failure.
+                Err(TokenError::Connector(failure))
+                    if self
+                        .harness
+                        .connector()
+                        .falls_back_to_grant(&failure)
+                        .map_err(|e| Arc::new(TokenError::Host(e)))? =>
+                {
+                    (
+                        self.harness.obtain_token(config),
+                        TokenSource::FetchedAfterRefreshFailed,
+                    )
+                }
                 other => (other, TokenSource::Refreshed),
             },
             None => (self.harness.obtain_token(config), TokenSource::Fetched),
@@ -534,9 +562,7 @@ impl TokenManager {
             }
             current.clone()
         };
-        self.store
-            .save(&key, &updated)
-            .map_err(|e| Arc::new(TokenError::Host(e)))?;
+        self.save_if_current(&key, &updated)?;
         Ok(true)
     }
 
@@ -547,10 +573,22 @@ impl TokenManager {
         if let Some(token) = cache.tokens.get_mut(key)
             && token.access_token == refused.access_token
         {
+            // In memory only: the store may already hold another process's
+            // renewal, which this must not overwrite. A restart reuses the
+            // refused token at the cost of one more 401.
             token.spent = true;
-            // Keep the refresh token; a failed save only costs a retry after a restart.
-            let _ = self.store.save(key, token);
         }
+    }
+
+    /// Saves a changed token unless the store meanwhile holds another one
+    /// (another process's renewal), which must not be overwritten.
+    fn save_if_current(&self, key: &str, token: &StoredToken) -> Result<(), SharedTokenError> {
+        let host_error = |e: anyhow::Error| Arc::new(TokenError::Host(e));
+        let stored = self.store.load(key).map_err(host_error)?;
+        if stored.is_none_or(|stored| stored.access_token == token.access_token) {
+            self.store.save(key, token).map_err(host_error)?;
+        }
+        Ok(())
     }
 
     /// Calls an API with a token: authorizes the request through the

@@ -170,6 +170,10 @@ impl api_calls::Guest for Faulty {
         Vec::new()
     }
 
+    fn falls_back_to_grant(_: tokens::Failure) -> bool {
+        false
+    }
+
     fn token_cache_key(_: String) -> Result<String, tokens::Failure> {
         refused()
     }
