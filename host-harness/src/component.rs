@@ -59,6 +59,9 @@ pub struct Limits {
     pub fuel: u64,
     /// Bytes of linear memory one instance may grow to.
     pub memory_bytes: usize,
+    /// Keep this many instances' memory in wasmtime's pooling allocator,
+    /// reused from call to call, instead of mapping fresh memory per call.
+    pub pooled_instances: Option<u32>,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             // stop a runaway loop within a second or two.
             fuel: 2_000_000_000,
             memory_bytes: 64 << 20,
+            pooled_instances: None,
         }
     }
 }
@@ -144,6 +148,15 @@ impl ConnectorHost {
     pub fn from_bytes(bytes: &[u8], name: &str, limits: Limits) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true).consume_fuel(true);
+        if let Some(instances) = limits.pooled_instances {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(instances)
+                .total_core_instances(instances.saturating_mul(4))
+                .total_memories(instances.saturating_mul(4))
+                .total_tables(instances.saturating_mul(16))
+                .max_memory_size(limits.memory_bytes);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = anyhow_result(Engine::new(&config))
             .context("failed to configure the wasmtime engine")?;
         let component = anyhow_result(Component::new(&engine, bytes))
@@ -159,6 +172,12 @@ impl ConnectorHost {
             pre,
             limits,
         })
+    }
+
+    /// Instantiates the component and drops the instance: what every call
+    /// costs before it starts, and a check that the component can run.
+    pub fn instantiate_once(&self) -> Result<()> {
+        self.instantiate().map(drop)
     }
 
     /// The names of everything the component imports.
@@ -585,6 +604,7 @@ mod tests {
         let limits = Limits {
             fuel: 100_000_000,
             memory_bytes: 16 << 20,
+            ..Limits::default()
         };
         let bytes = std::fs::read(env!("FAULTY_CONNECTOR_WASM")).expect("the faulty component");
         let host =

@@ -5,6 +5,7 @@
 //! The harness holds no OAuth rule of its own: the component builds every
 //! request and reads every response.
 
+pub mod bench;
 pub mod browser;
 pub mod component;
 pub mod demo;

@@ -123,6 +123,13 @@ enum Command {
     /// Run every grant and client authentication method against the embedded
     /// server, over HTTP and HTTPS, and print what happened.
     Demo,
+    /// Measure the connector natively and through the component, the
+    /// instantiation, the cache-hit path and a loopback token fetch.
+    Bench {
+        /// Print one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The configuration's other layers.
@@ -377,6 +384,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             assets,
             ca_file,
         } => serve_form(load()?, *port, assets, ca_file.as_deref()),
+        Command::Bench { json } => {
+            let scenarios = host_harness::bench::run(load()?)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&scenarios)?);
+            } else {
+                print!("{}", host_harness::bench::table(&scenarios));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo => {
             let rows = demo::run(load()?)?;
             print!("{}", demo::table(&rows));
