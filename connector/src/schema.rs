@@ -117,19 +117,9 @@ fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
             {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS512"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 64}}}}
         ]
     });
-    // The form's order within the assertion: what is signed, then the key.
-    let order = [
-        "header",
-        "issuer",
-        "subject",
-        "audience",
-        "lifetime_secs",
-        "claims",
-        "private_key",
-        "private_key_password",
-        "shared_secret",
-    ];
-    for (position, name) in (1..).zip(order) {
+    // The form's order within the assertion is the list's: what is signed,
+    // then the key.
+    for (position, name) in (1..).zip(crate::config::ASSERTION_FIELDS) {
         schema["properties"][name]["x-order"] = json!(position);
     }
     schema["properties"]["private_key"]["pattern"] = json!("^$|-----BEGIN [A-Z ]*PRIVATE KEY-----");
