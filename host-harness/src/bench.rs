@@ -140,6 +140,21 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     }
 
     let fresh = ns_per_op(|| connector.instantiate_once())?;
+    // The floor of any call: a fresh instance, a call that does almost
+    // nothing, and the copying of arguments and results.
+    let empty = Response {
+        status: 401,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let trivial = ns_per_op(|| connector.challenges(&empty).map(drop))?;
+    scenarios.push(Scenario {
+        name: "a trivial component call (challenges of nothing)".into(),
+        native_ns_per_op: None,
+        wasm_ns_per_op: Some(trivial),
+        ratio: Some(fresh / trivial),
+        note: "instantiation / whole call".into(),
+    });
     let pooled_host = ConnectorHost::from_bytes(
         crate::component::EMBEDDED_COMPONENT,
         "the embedded connector component",
