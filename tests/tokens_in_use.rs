@@ -32,6 +32,11 @@ fn get(url: String) -> Request {
     }
 }
 
+/// The final status of an API call through the manager.
+fn status(manager: &TokenManager, config: &str, request: &Request) -> u16 {
+    manager.call(config, request).expect("call").response.status
+}
+
 fn token_requests(server: &AuthorizationServer) -> usize {
     server.received_requests().len()
 }
@@ -80,22 +85,8 @@ fn a_revoked_token_leads_to_exactly_one_renewal() {
     let manager = manager(&server);
     let config = client_credentials(&server, "demo-basic", "basic").to_string();
     let resource = get(server.resource_url());
-    assert_eq!(
-        manager
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
-    assert_eq!(
-        manager
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
+    assert_eq!(status(&manager, &config, &resource), 200);
+    assert_eq!(status(&manager, &config, &resource), 200);
     assert_eq!(
         token_requests(&server),
         1,
@@ -112,14 +103,7 @@ fn a_revoked_token_leads_to_exactly_one_renewal() {
         outcome.steps
     );
     assert_eq!(server.resource_hits("/resource"), 4, "one retry");
-    assert_eq!(
-        manager
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
+    assert_eq!(status(&manager, &config, &resource), 200);
     assert_eq!(token_requests(&server), 2, "the renewed token is reused");
 }
 
@@ -450,22 +434,8 @@ fn managers_sharing_a_store_use_each_others_renewals_instead_of_spent_refresh_to
     })
     .to_string();
     let resource = get(server.resource_url());
-    assert_eq!(
-        first
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
-    assert_eq!(
-        second
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
+    assert_eq!(status(&first, &config, &resource), 200);
+    assert_eq!(status(&second, &config, &resource), 200);
     assert_eq!(
         token_requests(&server),
         1,
@@ -475,14 +445,7 @@ fn managers_sharing_a_store_use_each_others_renewals_instead_of_spent_refresh_to
     // Both hold the same access token; the first renews it, rotating the
     // refresh token. The second must not present the spent one.
     server.revoke_access_tokens();
-    assert_eq!(
-        first
-            .call(&config, &resource)
-            .expect("call")
-            .response
-            .status,
-        200
-    );
+    assert_eq!(status(&first, &config, &resource), 200);
     let outcome = second.call(&config, &resource).expect("call");
     assert_eq!(outcome.response.status, 200, "{:?}", outcome.steps);
     assert!(

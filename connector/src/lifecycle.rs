@@ -94,12 +94,7 @@ pub fn introspection_request(
 pub fn read_introspection_response(response: &Response) -> Result<Introspection, Failure> {
     let mut members = read_members(response)?;
     let unreadable = |problem: &str, member: &str| {
-        Failure::Unreadable(crate::error::Unreadable {
-            problem: problem.to_owned(),
-            location: member.to_owned(),
-            status: response.status,
-            snippet: String::new(),
-        })
+        crate::response::unreadable(response, problem.to_owned(), member.to_owned())
     };
     let active: bool = match members.remove("active") {
         Some(Value::Bool(active)) => active,

@@ -112,7 +112,7 @@ pub fn read_token_response(
         .map_err(|(problem, member)| unreadable(response, problem, member))
 }
 
-fn unreadable(response: &Response, problem: String, location: String) -> Failure {
+pub(crate) fn unreadable(response: &Response, problem: String, location: String) -> Failure {
     Failure::Unreadable(Unreadable {
         problem,
         location,
