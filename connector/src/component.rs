@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     world: "oauth-connector",
 });
 
-use exports::oauth2::connector::{api_calls, http, settings, tokens, user_login};
+use exports::oauth2::connector::{api_calls, connections, http, settings, tokens, user_login};
 
 struct Connector;
 
@@ -39,10 +39,7 @@ impl tokens::Guest for Connector {
         config: String,
         cx: tokens::Context,
     ) -> Result<http::Request, tokens::Failure> {
-        let config = parse(&config)?;
-        crate::token_request(&config, &context(cx))
-            .map(request)
-            .map_err(failure)
+        token_request(&parse(&config)?, cx)
     }
 
     fn refresh_request(
@@ -50,11 +47,7 @@ impl tokens::Guest for Connector {
         refresh_token: String,
         cx: tokens::Context,
     ) -> Result<http::Request, tokens::Failure> {
-        let config = parse(&config)?;
-        let refresh_token = Secret::new(refresh_token);
-        crate::refresh_request(&config, &refresh_token, &context(cx))
-            .map(request)
-            .map_err(failure)
+        refresh_request(&parse(&config)?, refresh_token, cx)
     }
 
     fn read_token_response(
@@ -63,12 +56,7 @@ impl tokens::Guest for Connector {
         now: u64,
         presented_refresh_token: Option<String>,
     ) -> Result<tokens::Token, tokens::Failure> {
-        let config = parse(&config)?;
-        let response = response_in(response);
-        let presented = presented_refresh_token.map(Secret::new);
-        crate::read_token_response(&config, &response, now, presented.as_ref())
-            .map(token)
-            .map_err(failure)
+        read_token_response(&parse(&config)?, response, now, presented_refresh_token)
     }
 
     fn introspection_request(
@@ -77,10 +65,7 @@ impl tokens::Guest for Connector {
         hint: Option<tokens::TokenTypeHint>,
         cx: tokens::Context,
     ) -> Result<http::Request, tokens::Failure> {
-        let config = parse(&config)?;
-        crate::introspection_request(&config, &token, self::hint(hint), &context(cx))
-            .map(request)
-            .map_err(failure)
+        introspection_request(&parse(&config)?, token, hint, cx)
     }
 
     fn read_introspection_response(
@@ -107,22 +92,12 @@ impl tokens::Guest for Connector {
         hint: Option<tokens::TokenTypeHint>,
         cx: tokens::Context,
     ) -> Result<http::Request, tokens::Failure> {
-        let config = parse(&config)?;
-        crate::revocation_request(&config, &token, self::hint(hint), &context(cx))
-            .map(request)
-            .map_err(failure)
+        revocation_request(&parse(&config)?, token, hint, cx)
     }
 
     fn read_revocation_response(response: http::Response) -> Result<(), tokens::Failure> {
         crate::read_revocation_response(&response_in(response)).map_err(failure)
     }
-}
-
-fn hint(hint: Option<tokens::TokenTypeHint>) -> Option<crate::TokenTypeHint> {
-    hint.map(|hint| match hint {
-        tokens::TokenTypeHint::AccessToken => crate::TokenTypeHint::AccessToken,
-        tokens::TokenTypeHint::RefreshToken => crate::TokenTypeHint::RefreshToken,
-    })
 }
 
 impl user_login::Guest for Connector {
@@ -133,20 +108,13 @@ impl user_login::Guest for Connector {
         code_verifier: Option<String>,
         cx: tokens::Context,
     ) -> Result<user_login::LoginStep, tokens::Failure> {
-        let config = parse(&config)?;
-        match crate::finish_login(
-            &config,
-            &redirect_url,
-            &expected_state,
-            code_verifier.as_deref(),
-            &context(cx),
-        ) {
-            Ok(crate::LoginStep::Exchange(exchange)) => {
-                Ok(user_login::LoginStep::Exchange(request(exchange)))
-            }
-            Ok(crate::LoginStep::Done(done)) => Ok(user_login::LoginStep::Done(token(done))),
-            Err(error) => Err(failure(error)),
-        }
+        finish_login(
+            &parse(&config)?,
+            redirect_url,
+            expected_state,
+            code_verifier,
+            cx,
+        )
     }
 
     fn authorization_url(
@@ -155,19 +123,7 @@ impl user_login::Guest for Connector {
         state: Option<String>,
         code_verifier: Option<String>,
     ) -> Result<user_login::Authorization, tokens::Failure> {
-        let config = parse(&config)?;
-        crate::authorization_url(
-            &config,
-            &context(cx),
-            state.as_deref(),
-            code_verifier.as_deref(),
-        )
-        .map(|a| user_login::Authorization {
-            url: a.url,
-            state: a.state,
-            code_verifier: a.code_verifier,
-        })
-        .map_err(failure)
+        authorization_url(&parse(&config)?, cx, state, code_verifier)
     }
 
     fn read_redirect(
@@ -211,16 +167,7 @@ impl api_calls::Guest for Connector {
         token_type: String,
         access_token: String,
     ) -> Result<http::Request, tokens::Failure> {
-        let config = parse(&config)?;
-        let request = Request {
-            method: request.method,
-            url: request.url,
-            headers: request.headers,
-            body: request.body,
-        };
-        crate::authorize(&config, request, &token_type, &access_token)
-            .map(self::request)
-            .map_err(failure)
+        authorize(&parse(&config)?, request, token_type, access_token)
     }
 
     fn judge(
@@ -228,17 +175,7 @@ impl api_calls::Guest for Connector {
         response: http::Response,
         retried: bool,
     ) -> Result<api_calls::Verdict, tokens::Failure> {
-        let config = parse(&config)?;
-        Ok(
-            match crate::judge(
-                config.token_retry_check_level,
-                &response_in(response),
-                retried,
-            ) {
-                crate::Verdict::RenewTokenAndRetry => api_calls::Verdict::RenewTokenAndRetry,
-                _ => api_calls::Verdict::Accept,
-            },
-        )
+        Ok(judge(&parse(&config)?, response, retried))
     }
 
     fn challenges(response: http::Response) -> Vec<api_calls::Challenge> {
@@ -258,6 +195,239 @@ impl api_calls::Guest for Connector {
 
     fn token_cache_key(config: String) -> Result<String, tokens::Failure> {
         Ok(crate::token_cache_key(&parse(&config)?))
+    }
+}
+
+impl connections::Guest for Connector {
+    type Connection = Connection;
+}
+
+/// What a `connection` resource holds: the configuration parsed and
+/// checked once, its signing keys kept parsed inside it.
+struct Connection {
+    config: Config,
+    cache_key: String,
+}
+
+impl connections::GuestConnection for Connection {
+    fn open(config: String) -> Result<connections::Connection, tokens::Failure> {
+        let config =
+            crate::open(&config).map_err(|errors| failure(Failure::InvalidConfig(errors)))?;
+        Ok(connections::Connection::new(Connection {
+            cache_key: crate::token_cache_key(&config),
+            config,
+        }))
+    }
+
+    fn cache_key(&self) -> String {
+        self.cache_key.clone()
+    }
+
+    fn token_request(&self, cx: tokens::Context) -> Result<http::Request, tokens::Failure> {
+        token_request(&self.config, cx)
+    }
+
+    fn refresh_request(
+        &self,
+        refresh_token: String,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        refresh_request(&self.config, refresh_token, cx)
+    }
+
+    fn read_token_response(
+        &self,
+        response: http::Response,
+        now: u64,
+        presented_refresh_token: Option<String>,
+    ) -> Result<tokens::Token, tokens::Failure> {
+        read_token_response(&self.config, response, now, presented_refresh_token)
+    }
+
+    fn authorize(
+        &self,
+        request: http::Request,
+        token_type: String,
+        access_token: String,
+    ) -> Result<http::Request, tokens::Failure> {
+        authorize(&self.config, request, token_type, access_token)
+    }
+
+    fn judge(&self, response: http::Response, retried: bool) -> api_calls::Verdict {
+        judge(&self.config, response, retried)
+    }
+
+    fn introspection_request(
+        &self,
+        token: String,
+        hint: Option<tokens::TokenTypeHint>,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        introspection_request(&self.config, token, hint, cx)
+    }
+
+    fn revocation_request(
+        &self,
+        token: String,
+        hint: Option<tokens::TokenTypeHint>,
+        cx: tokens::Context,
+    ) -> Result<http::Request, tokens::Failure> {
+        revocation_request(&self.config, token, hint, cx)
+    }
+
+    fn authorization_url(
+        &self,
+        cx: tokens::Context,
+        state: Option<String>,
+        code_verifier: Option<String>,
+    ) -> Result<user_login::Authorization, tokens::Failure> {
+        authorization_url(&self.config, cx, state, code_verifier)
+    }
+
+    fn finish_login(
+        &self,
+        redirect_url: String,
+        expected_state: String,
+        code_verifier: Option<String>,
+        cx: tokens::Context,
+    ) -> Result<user_login::LoginStep, tokens::Failure> {
+        finish_login(
+            &self.config,
+            redirect_url,
+            expected_state,
+            code_verifier,
+            cx,
+        )
+    }
+}
+
+// Each operation once, on a parsed configuration: the functions parse the
+// document per call, a connection keeps it parsed.
+
+fn token_request(config: &Config, cx: tokens::Context) -> Result<http::Request, tokens::Failure> {
+    crate::token_request(config, &context(cx))
+        .map(request)
+        .map_err(failure)
+}
+
+fn refresh_request(
+    config: &Config,
+    refresh_token: String,
+    cx: tokens::Context,
+) -> Result<http::Request, tokens::Failure> {
+    crate::refresh_request(config, &Secret::new(refresh_token), &context(cx))
+        .map(request)
+        .map_err(failure)
+}
+
+fn read_token_response(
+    config: &Config,
+    response: http::Response,
+    now: u64,
+    presented_refresh_token: Option<String>,
+) -> Result<tokens::Token, tokens::Failure> {
+    let presented = presented_refresh_token.map(Secret::new);
+    crate::read_token_response(config, &response_in(response), now, presented.as_ref())
+        .map(token)
+        .map_err(failure)
+}
+
+fn introspection_request(
+    config: &Config,
+    token: String,
+    hint: Option<tokens::TokenTypeHint>,
+    cx: tokens::Context,
+) -> Result<http::Request, tokens::Failure> {
+    crate::introspection_request(config, &token, self::hint(hint), &context(cx))
+        .map(request)
+        .map_err(failure)
+}
+
+fn revocation_request(
+    config: &Config,
+    token: String,
+    hint: Option<tokens::TokenTypeHint>,
+    cx: tokens::Context,
+) -> Result<http::Request, tokens::Failure> {
+    crate::revocation_request(config, &token, self::hint(hint), &context(cx))
+        .map(request)
+        .map_err(failure)
+}
+
+fn hint(hint: Option<tokens::TokenTypeHint>) -> Option<crate::TokenTypeHint> {
+    hint.map(|hint| match hint {
+        tokens::TokenTypeHint::AccessToken => crate::TokenTypeHint::AccessToken,
+        tokens::TokenTypeHint::RefreshToken => crate::TokenTypeHint::RefreshToken,
+    })
+}
+
+fn authorization_url(
+    config: &Config,
+    cx: tokens::Context,
+    state: Option<String>,
+    code_verifier: Option<String>,
+) -> Result<user_login::Authorization, tokens::Failure> {
+    crate::authorization_url(
+        config,
+        &context(cx),
+        state.as_deref(),
+        code_verifier.as_deref(),
+    )
+    .map(|a| user_login::Authorization {
+        url: a.url,
+        state: a.state,
+        code_verifier: a.code_verifier,
+    })
+    .map_err(failure)
+}
+
+fn finish_login(
+    config: &Config,
+    redirect_url: String,
+    expected_state: String,
+    code_verifier: Option<String>,
+    cx: tokens::Context,
+) -> Result<user_login::LoginStep, tokens::Failure> {
+    match crate::finish_login(
+        config,
+        &redirect_url,
+        &expected_state,
+        code_verifier.as_deref(),
+        &context(cx),
+    ) {
+        Ok(crate::LoginStep::Exchange(exchange)) => {
+            Ok(user_login::LoginStep::Exchange(request(exchange)))
+        }
+        Ok(crate::LoginStep::Done(done)) => Ok(user_login::LoginStep::Done(token(done))),
+        Err(error) => Err(failure(error)),
+    }
+}
+
+fn authorize(
+    config: &Config,
+    request: http::Request,
+    token_type: String,
+    access_token: String,
+) -> Result<http::Request, tokens::Failure> {
+    let request = Request {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+    };
+    crate::authorize(config, request, &token_type, &access_token)
+        .map(self::request)
+        .map_err(failure)
+}
+
+fn judge(config: &Config, response: http::Response, retried: bool) -> api_calls::Verdict {
+    match crate::judge(
+        config.token_retry_check_level,
+        &response_in(response),
+        retried,
+    ) {
+        crate::Verdict::RenewTokenAndRetry => api_calls::Verdict::RenewTokenAndRetry,
+        _ => api_calls::Verdict::Accept,
     }
 }
 

@@ -9,6 +9,7 @@
 //! `validate`, never a surprise at signing time.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,11 +17,13 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use pkcs8::der::asn1::AnyRef;
 use pkcs8::der::{Decode as _, pem};
 use pkcs8::{
-    AlgorithmIdentifierRef, EncryptedPrivateKeyInfo, ObjectIdentifier, PrivateKeyInfo,
-    SecretDocument,
+    AlgorithmIdentifierRef, DecodePrivateKey as _, EncryptedPrivateKeyInfo, ObjectIdentifier,
+    PrivateKeyInfo, SecretDocument,
 };
+use rsa::pkcs1::DecodeRsaPrivateKey as _;
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use signature::{RandomizedSigner, SignatureEncoding, Signer};
 
 use crate::secret::Secret;
 
@@ -106,6 +109,76 @@ pub struct SigningKey {
     /// A digest of the key material (the DER of a private key, or the
     /// shared secret), telling keys apart without keeping them twice.
     digest: [u8; 32],
+    /// The key in the signer's own parsed form, made at the first signature
+    /// and kept, shared by clones: loading an RSA key checks and
+    /// precomputes its CRT values, and loading an EC key derives its public
+    /// point, each costing about as much as the signature itself. A
+    /// configuration kept open (a prepared connection) pays that once.
+    prepared: Arc<OnceLock<Prepared>>,
+}
+
+/// Signs a message; the signature bytes as JWS puts them (RFC 7518).
+type SignFn = dyn Fn(&[u8]) -> Result<Vec<u8>, signature::Error> + Send + Sync;
+
+/// A key parsed for signing.
+enum Prepared {
+    /// RSA and ECDSA keys, parsed once.
+    Parsed(Box<SignFn>),
+    /// Ed25519 and HMAC keys, cheap to load: `jsonwebtoken` signs with them
+    /// directly.
+    Library,
+}
+
+impl Prepared {
+    /// Parses a key's DER (PKCS#1 for RSA, PKCS#8 for EC) for `algorithm`.
+    fn parse(algorithm: Algorithm, der: &[u8]) -> Result<Self, String> {
+        let rsa = || {
+            rsa::RsaPrivateKey::from_pkcs1_der(der)
+                .map_err(|e| format!("the RSA key is unusable: {e}"))
+        };
+        let ec = |e: pkcs8::Error| format!("the EC key is unusable: {e}");
+        Ok(match algorithm {
+            Algorithm::RS256 => randomized(rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa()?)),
+            Algorithm::RS384 => randomized(rsa::pkcs1v15::SigningKey::<Sha384>::new(rsa()?)),
+            Algorithm::RS512 => randomized(rsa::pkcs1v15::SigningKey::<Sha512>::new(rsa()?)),
+            Algorithm::PS256 => randomized(rsa::pss::BlindedSigningKey::<Sha256>::new(rsa()?)),
+            Algorithm::PS384 => randomized(rsa::pss::BlindedSigningKey::<Sha384>::new(rsa()?)),
+            Algorithm::PS512 => randomized(rsa::pss::BlindedSigningKey::<Sha512>::new(rsa()?)),
+            Algorithm::ES256 => deterministic::<_, p256::ecdsa::Signature>(
+                p256::ecdsa::SigningKey::from_pkcs8_der(der).map_err(ec)?,
+            ),
+            Algorithm::ES384 => deterministic::<_, p384::ecdsa::Signature>(
+                p384::ecdsa::SigningKey::from_pkcs8_der(der).map_err(ec)?,
+            ),
+            _ => Prepared::Library,
+        })
+    }
+}
+
+/// An RSA signer: blinded with fresh randomness from the system (WASI's
+/// random interface in the component), as the RSA crate recommends against
+/// timing attacks.
+fn randomized<K, S>(key: K) -> Prepared
+where
+    K: RandomizedSigner<S> + Send + Sync + 'static,
+    S: SignatureEncoding,
+{
+    Prepared::Parsed(Box::new(move |message| {
+        key.try_sign_with_rng(&mut rand_core::OsRng, message)
+            .map(|signature| signature.to_vec())
+    }))
+}
+
+/// An ECDSA signer with RFC 6979 deterministic nonces; the signature is the
+/// fixed-size `r || s` JWS asks for.
+fn deterministic<K, S>(key: K) -> Prepared
+where
+    K: Signer<S> + Send + Sync + 'static,
+    S: SignatureEncoding,
+{
+    Prepared::Parsed(Box::new(move |message| {
+        key.try_sign(message).map(|signature| signature.to_vec())
+    }))
 }
 
 impl fmt::Debug for SigningKey {
@@ -145,6 +218,7 @@ impl SigningKey {
             algorithm,
             key,
             digest: Sha256::digest(&der).into(),
+            prepared: Arc::default(),
         })
     }
 
@@ -172,6 +246,7 @@ impl SigningKey {
             algorithm,
             key: EncodingKey::from_secret(secret.expose().as_bytes()),
             digest: Sha256::digest(secret.expose()).into(),
+            prepared: Arc::default(),
         })
     }
 
@@ -188,14 +263,31 @@ impl SigningKey {
     /// Signs a throwaway message, proving that the key's contents are
     /// usable; parsing the structure alone does not prove that.
     pub fn probe(&self) -> Result<(), KeyProblem> {
-        jsonwebtoken::crypto::sign(b"probe", &self.key, self.algorithm)
-            .map(drop)
-            .map_err(|e| {
-                KeyProblem::new(
-                    format!("the key cannot sign: {e}"),
-                    "supply a valid private key",
-                )
-            })
+        self.signature(b"probe").map(drop).map_err(|e| {
+            KeyProblem::new(
+                format!("the key cannot sign: {e}"),
+                "supply a valid private key",
+            )
+        })
+    }
+
+    /// The base64url signature of `message`, with the key parsed at the
+    /// first call and kept.
+    fn signature(&self, message: &[u8]) -> Result<String, String> {
+        let prepared = match self.prepared.get() {
+            Some(prepared) => prepared,
+            None => {
+                let parsed = Prepared::parse(self.algorithm, self.key.as_bytes())?;
+                self.prepared.get_or_init(|| parsed)
+            }
+        };
+        match prepared {
+            Prepared::Parsed(sign) => sign(message)
+                .map(|signature| URL_SAFE_NO_PAD.encode(signature))
+                .map_err(|e| e.to_string()),
+            Prepared::Library => jsonwebtoken::crypto::sign(message, &self.key, self.algorithm)
+                .map_err(|e| e.to_string()),
+        }
     }
 
     /// A compact JWS (RFC 7515 section 7.1) of this header and payload.
@@ -211,7 +303,8 @@ impl SigningKey {
             URL_SAFE_NO_PAD.encode(Value::Object(part.clone()).to_string())
         };
         let message = format!("{}.{}", encode(header), encode(payload));
-        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.algorithm)
+        let signature = self
+            .signature(message.as_bytes())
             .map_err(|e| format!("signing the assertion failed: {e}"))?;
         Ok(format!("{message}.{signature}"))
     }
@@ -408,6 +501,69 @@ mod tests {
             .expect("object");
             let token = key.sign(&header, &Map::new()).expect("signs");
             assert_eq!(token.split('.').count(), 3);
+        }
+    }
+
+    /// The public half of a test key, as the verifying side holds it.
+    fn public_key(alg: Algorithm, pem: &str) -> jsonwebtoken::DecodingKey {
+        use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+        use rsa::traits::PublicKeyParts as _;
+        let encode = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let key = match alg {
+            Algorithm::ES256 => {
+                let key = p256::SecretKey::from_pkcs8_pem(pem).expect("P-256 key");
+                let point = key.public_key().to_encoded_point(false);
+                let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+                jsonwebtoken::DecodingKey::from_ec_components(&encode(x), &encode(y))
+            }
+            Algorithm::ES384 => {
+                let key = p384::SecretKey::from_pkcs8_pem(pem).expect("P-384 key");
+                let point = key.public_key().to_encoded_point(false);
+                let (x, y) = (point.x().expect("x"), point.y().expect("y"));
+                jsonwebtoken::DecodingKey::from_ec_components(&encode(x), &encode(y))
+            }
+            _ => {
+                let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).expect("RSA key");
+                jsonwebtoken::DecodingKey::from_rsa_components(
+                    &encode(&key.n().to_bytes_be()),
+                    &encode(&key.e().to_bytes_be()),
+                )
+            }
+        };
+        key.expect("public key")
+    }
+
+    #[test]
+    fn kept_keys_sign_what_the_public_key_verifies() {
+        let cases = [
+            (Algorithm::RS256, RSA_PKCS8),
+            (Algorithm::RS384, RSA_PKCS8),
+            (Algorithm::RS512, RSA_PKCS8),
+            (Algorithm::PS256, RSA_PKCS8),
+            (Algorithm::PS384, RSA_PKCS8),
+            (Algorithm::PS512, RSA_PKCS8),
+            (Algorithm::ES256, EC_P256_PKCS8),
+            (Algorithm::ES384, EC_P384_PKCS8),
+        ];
+        for (alg, pem) in cases {
+            let key = load(alg, pem, None).unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+            assert!(key.prepared.get().is_none(), "parsed before it was needed");
+            let header: Map<String, Value> =
+                serde_json::from_value(serde_json::json!({"alg": format!("{alg:?}")}))
+                    .expect("object");
+            let public = public_key(alg, pem);
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.required_spec_claims.clear();
+            validation.validate_exp = false;
+            // The first signature parses the key; the second, from a clone
+            // as a kept configuration hands out, uses the parsed key.
+            let first = key.sign(&header, &Map::new()).expect("signs");
+            assert!(key.prepared.get().is_some(), "{alg:?}: not kept");
+            let second = key.clone().sign(&header, &Map::new()).expect("signs again");
+            for token in [first, second] {
+                jsonwebtoken::decode::<Value>(&token, &public, &validation)
+                    .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            }
         }
     }
 

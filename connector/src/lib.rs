@@ -82,19 +82,30 @@ pub use secret::Secret;
 /// Beyond parsing, each signing key signs a throwaway message, so a key
 /// that parses but cannot sign is reported here rather than at run time.
 pub fn validate(document: &str) -> Vec<FieldError> {
-    match Config::parse(document) {
-        Err(errors) => errors,
-        Ok(config) => config
-            .signing_keys()
-            .into_iter()
-            .filter_map(|(field, key)| {
-                key.probe().err().map(|problem| FieldError {
-                    field: format!("{field}.private_key"),
-                    message: problem.message,
-                    fix: problem.fix,
-                })
+    open(document).err().unwrap_or_default()
+}
+
+/// Parses a configuration document and proves that its signing keys sign:
+/// everything [`validate`] checks, keeping the result. The keys stay parsed
+/// inside the returned configuration (and its clones), so a caller that
+/// keeps it signs later assertions without loading a key again.
+pub fn open(document: &str) -> Result<Config, Vec<FieldError>> {
+    let config = Config::parse(document)?;
+    let problems: Vec<FieldError> = config
+        .signing_keys()
+        .into_iter()
+        .filter_map(|(field, key)| {
+            key.probe().err().map(|problem| FieldError {
+                field: format!("{field}.private_key"),
+                message: problem.message,
+                fix: problem.fix,
             })
-            .collect(),
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
     }
 }
 
