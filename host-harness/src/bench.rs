@@ -73,87 +73,187 @@ fn context() -> Context {
     }
 }
 
-/// Every scenario, measured in this run.
-pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
-    let mut scenarios = Vec::new();
-    let token_url = "https://as.example.com/oauth2/token";
-    let configs = [
+/// The configurations measured: a name and the document.
+fn configurations(token_url: &str) -> [(&'static str, serde_json::Value); 4] {
+    [
         (
-            "build + read: client_credentials, basic",
+            "client_credentials, basic",
             json!({"grant_type": "client_credentials", "token_url": token_url, "client_id": "app", "client_secret": "s3cret", "scope": "read write"}),
         ),
         (
-            "build + read: refresh_token, body",
+            "refresh_token, body",
             json!({"token_url": token_url, "client_id": "app", "client_secret": "s3cret", "client_auth": "body", "refresh_token": "rt-1"}),
         ),
         (
-            "build + read: jwt_bearer, RS256 (2048-bit)",
+            "jwt_bearer, RS256 (2048-bit)",
             json!({"grant_type": "jwt_bearer", "token_url": token_url, "client_auth": "none",
                    "jwt": {"header": {"alg": "RS256"}, "issuer": "svc", "subject": "svc", "private_key": keys::RSA_PRIVATE}}),
         ),
         (
-            "build + read: jwt_bearer, ES256",
+            "jwt_bearer, ES256",
             json!({"grant_type": "jwt_bearer", "token_url": token_url, "client_auth": "none",
                    "jwt": {"header": {"alg": "ES256"}, "issuer": "svc", "subject": "svc", "private_key": keys::EC_PRIVATE}}),
         ),
-    ];
+    ]
+}
+
+fn native_context() -> connector::Context {
+    connector::Context {
+        now: 1_700_000_000,
+        nonce: vec![7; 32],
+    }
+}
+
+fn opened(document: &str) -> Result<connector::Config> {
+    connector::open(document).map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
+}
+
+fn described(failure: crate::component::Failure) -> anyhow::Error {
+    anyhow!("{}", crate::harness::describe(&failure))
+}
+
+/// Every scenario, measured in this run.
+pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
     let response = token_response();
     let native_response = connector::Response {
         status: response.status,
         headers: response.headers.clone(),
         body: response.body.clone(),
     };
+    let configs = configurations("https://as.example.com/oauth2/token");
+
+    // The fast path: the configuration opened once, natively as a kept
+    // `Config`, in the component as a kept connection.
     for (name, config) in &configs {
         let document = config.to_string();
-        // The same work on both sides: the configuration is parsed for each
-        // of the two calls, as it is when it crosses into the component.
+        let native_config = opened(&document)?;
         let native = ns_per_op(|| {
-            let cx = connector::Context {
-                now: 1_700_000_000,
-                nonce: vec![7; 32],
-            };
-            let config = connector::Config::parse(&document)
-                .map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))?;
             std::hint::black_box(
-                connector::token_request(&config, &cx).map_err(|e| anyhow!("{e}"))?,
-            );
-            let config = connector::Config::parse(&document)
-                .map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))?;
-            std::hint::black_box(
-                connector::read_token_response(&config, &native_response, 1_700_000_001, None)
+                connector::token_request(&native_config, &native_context())
                     .map_err(|e| anyhow!("{e}"))?,
+            );
+            std::hint::black_box(
+                connector::read_token_response(
+                    &native_config,
+                    &native_response,
+                    1_700_000_001,
+                    None,
+                )
+                .map_err(|e| anyhow!("{e}"))?,
+            );
+            Ok(())
+        })?;
+        let connection = connector.open(&document)?.map_err(described)?;
+        let wasm = ns_per_op(|| {
+            std::hint::black_box(connection.token_request(&context())?.map_err(described)?);
+            std::hint::black_box(
+                connection
+                    .read_token_response(&response, 1_700_000_001, None)?
+                    .map_err(described)?,
+            );
+            Ok(())
+        })?;
+        scenarios.push(pair(
+            &format!("connection: build + read, {name}"),
+            native,
+            wasm,
+            "kept connection / kept native Config",
+        ));
+    }
+
+    // The same work through the per-call functions: the document crosses
+    // and is parsed on each of the two calls, and each call instantiates.
+    for (name, config) in &configs {
+        let document = config.to_string();
+        let native = ns_per_op(|| {
+            std::hint::black_box(
+                connector::token_request(&opened(&document)?, &native_context())
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            std::hint::black_box(
+                connector::read_token_response(
+                    &opened(&document)?,
+                    &native_response,
+                    1_700_000_001,
+                    None,
+                )
+                .map_err(|e| anyhow!("{e}"))?,
             );
             Ok(())
         })?;
         let wasm = ns_per_op(|| {
-            let request = connector
-                .token_request(&document, &context())?
-                .map_err(|f| anyhow!("{}", crate::harness::describe(&f)))?;
-            std::hint::black_box(request);
-            let token = connector
-                .read_token_response(&document, &response, 1_700_000_001, None)?
-                .map_err(|f| anyhow!("{}", crate::harness::describe(&f)))?;
-            std::hint::black_box(token);
+            std::hint::black_box(
+                connector
+                    .token_request(&document, &context())?
+                    .map_err(described)?,
+            );
+            std::hint::black_box(
+                connector
+                    .read_token_response(&document, &response, 1_700_000_001, None)?
+                    .map_err(described)?,
+            );
             Ok(())
         })?;
-        scenarios.push(pair(name, native, wasm, "wasm / native"));
+        scenarios.push(pair(
+            &format!("functions: build + read, {name}"),
+            native,
+            wasm,
+            "a fresh instance and a parse per call / a parse per call",
+        ));
     }
 
-    let fresh = ns_per_op(|| connector.instantiate_once())?;
-    // The floor of any call: a fresh instance, a call that does almost
-    // nothing, and the copying of arguments and results.
+    // A signature against OpenSSL's, where `openssl` is installed.
+    let rs256 = opened(&configs[2].1.to_string())?;
+    let signature = ns_per_op(|| {
+        std::hint::black_box(
+            connector::token_request(&rs256, &native_context()).map_err(|e| anyhow!("{e}"))?,
+        );
+        Ok(())
+    })?;
+    let openssl = openssl_rsa2048_sign_ns();
+    scenarios.push(Scenario {
+        name: "RS256 assertion (2048-bit), key kept: native / OpenSSL sign".into(),
+        native_ns_per_op: Some(signature),
+        wasm_ns_per_op: None,
+        ratio: openssl.map(|peer| signature / peer),
+        note: openssl.map_or_else(
+            || "`openssl` not found: no peer figure".into(),
+            |peer| {
+                format!(
+                    "whole request with the signature / `openssl speed rsa2048` sign: {:.2} ms",
+                    peer / 1e6
+                )
+            },
+        ),
+    });
+
     let empty = Response {
         status: 401,
         headers: Vec::new(),
         body: Vec::new(),
     };
+    let fresh = ns_per_op(|| connector.instantiate_once())?;
+    // The floor of any call: a call that does almost nothing, with the
+    // copying of arguments and results; on a fresh instance, and on a
+    // connection's kept one.
     let trivial = ns_per_op(|| connector.challenges(&empty).map(drop))?;
     scenarios.push(Scenario {
-        name: "a trivial component call (challenges of nothing)".into(),
+        name: "a trivial function call (challenges of nothing)".into(),
         native_ns_per_op: None,
         wasm_ns_per_op: Some(trivial),
         ratio: Some(fresh / trivial),
         note: "instantiation / whole call".into(),
+    });
+    let client = configs[0].1.to_string();
+    let connection = connector.open(&client)?.map_err(described)?;
+    let kept_trivial = ns_per_op(|| connection.judge(&empty, true).map(drop))?;
+    scenarios.push(Scenario {
+        name: "a trivial call on a connection (judge a retried 401)".into(),
+        native_ns_per_op: None,
+        wasm_ns_per_op: Some(kept_trivial),
+        ratio: Some(kept_trivial / trivial),
+        note: "kept instance / fresh instance".into(),
     });
     let pooled_host = ConnectorHost::from_bytes(
         crate::component::EMBEDDED_COMPONENT,
@@ -178,8 +278,16 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ratio: Some(pooled / fresh),
         note: "pooled / on-demand".into(),
     });
+    let open_client = ns_per_op(|| connector.open(&client).map(drop))?;
+    scenarios.push(Scenario {
+        name: "open a connection: client_credentials".into(),
+        native_ns_per_op: None,
+        wasm_ns_per_op: Some(open_client),
+        ratio: None,
+        note: "instantiate, parse and check, once per configuration".into(),
+    });
 
-    // A real server on loopback for the last two scenarios.
+    // A real server on loopback for the last scenarios.
     let server = AuthorizationServer::start(ServerOptions::default())?;
     let config = json!({"grant_type": "client_credentials", "token_url": server.token_url(),
                         "client_id": "demo-basic", "client_secret": "demo-basic-secret", "scope": "read"})
@@ -197,25 +305,42 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         headers: Vec::new(),
         body: Vec::new(),
     };
+    let native_config = opened(&config)?;
+    let native_api = connector::Request {
+        method: api.method.clone(),
+        url: api.url.clone(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let (kept, _) = manager.token(&config).map_err(|e| anyhow!("{e}"))?;
+    let native_hit = ns_per_op(|| {
+        std::hint::black_box(
+            connector::authorize(
+                &native_config,
+                native_api.clone(),
+                &kept.token_type,
+                kept.access_token.expose(),
+            )
+            .map_err(|e| anyhow!("{e}"))?,
+        );
+        Ok(())
+    })?;
     let cache_hit = ns_per_op(|| {
         let (token, _) = manager.token(&config).map_err(|e| anyhow!("{e}"))?;
-        let authorized = connector
-            .authorize(
-                &config,
-                &api,
-                &token.token_type,
-                token.access_token.expose(),
-            )?
-            .map_err(|f| anyhow!("{}", crate::harness::describe(&f)))?;
+        let authorized = manager
+            .harness()
+            .connection(&config)?
+            .authorize(&api, &token.token_type, token.access_token.expose())?
+            .map_err(described)?;
         std::hint::black_box(authorized);
         Ok(())
     })?;
     scenarios.push(Scenario {
         name: "cache hit: token lookup + Authorization header".into(),
-        native_ns_per_op: None,
+        native_ns_per_op: Some(native_hit),
         wasm_ns_per_op: Some(cache_hit),
-        ratio: None,
-        note: "two component calls (cache key, authorize), no network".into(),
+        ratio: Some(cache_hit / native_hit),
+        note: "token manager + connection / native authorize alone".into(),
     });
 
     let harness = Harness::new(connector.clone(), &settings);
@@ -227,7 +352,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     })?;
     let request = connector
         .token_request(&config, &context())?
-        .map_err(|f| anyhow!("{}", crate::harness::describe(&f)))?;
+        .map_err(described)?;
     let http = HttpClient::new(&settings);
     let plain_post = ns_per_op(|| {
         let response = http.send(&request)?;
@@ -240,14 +365,16 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         native_ns_per_op: Some(plain_post),
         wasm_ns_per_op: Some(through_harness),
         ratio: Some(through_harness / plain_post),
-        note: "harness with component / plain POST of the same bytes".into(),
+        note: "harness with a kept connection / plain POST of the same bytes".into(),
     });
     scenarios.push(Scenario {
         name: "instantiation share of a loopback token fetch".into(),
         native_ns_per_op: None,
         wasm_ns_per_op: None,
-        ratio: Some(fresh / through_harness),
-        note: "one instantiation / one token fetch".into(),
+        ratio: Some(pooled / through_harness),
+        note:
+            "one pooled instantiation / one token fetch; a connection pays it once, not per fetch"
+                .into(),
     });
 
     let before = peak_rss_kib();
@@ -256,25 +383,55 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     }
     let after = peak_rss_kib();
     let mut pooled_peak = None;
+    let mut with_connections = None;
     if let (Some(_), Some(_)) = (before, after) {
         for _ in 0..1000 {
             pooled_host.instantiate_once()?;
         }
         pooled_peak = peak_rss_kib();
+        // Many configurations kept open at once, each used once.
+        let mut kept = Vec::new();
+        for index in 0..64 {
+            let document =
+                json!({"grant_type": "client_credentials", "token_url": server.token_url(),
+                                  "client_id": format!("app-{index}"), "client_secret": "s3cret"})
+                .to_string();
+            let connection = connector.open(&document)?.map_err(described)?;
+            connection.token_request(&context())?.map_err(described)?;
+            kept.push(connection);
+        }
+        with_connections = peak_rss_kib();
     }
+    let mib = |kib: Option<u64>| kib.map_or("unknown".into(), |kib| format!("{} MiB", kib >> 10));
     scenarios.push(Scenario {
         name: "memory and size".into(),
         native_ns_per_op: None,
         wasm_ns_per_op: None,
         ratio: None,
         note: format!(
-            "component {} KiB (release, stripped); host peak RSS {} after 1,000 instantiations, {} after 1,000 more pooled",
+            "component {} KiB (release, stripped); host peak RSS {} after 1,000 instantiations, {} after 1,000 more pooled, {} with 64 connections open",
             crate::component::EMBEDDED_COMPONENT.len() >> 10,
-            after.map_or("unknown".into(), |kib| format!("{} MiB", kib >> 10)),
-            pooled_peak.map_or("unknown".into(), |kib| format!("{} MiB", kib >> 10)),
+            mib(after),
+            mib(pooled_peak),
+            mib(with_connections),
         ),
     });
     Ok(scenarios)
+}
+
+/// Nanoseconds per 2048-bit RSA signature by OpenSSL on this machine, from
+/// `openssl speed`'s machine-readable output (`+F2:…:sign/s:verify/s`);
+/// `None` when `openssl` is not installed or says something else.
+fn openssl_rsa2048_sign_ns() -> Option<f64> {
+    let output = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "1", "-mr", "rsa2048"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().find(|line| line.starts_with("+F2:"))?;
+    let signs_per_second: f64 = line.split(':').nth(3)?.parse().ok()?;
+    (signs_per_second > 0.0).then(|| 1e9 / signs_per_second)
 }
 
 /// The process's peak resident memory, from Linux's `/proc`.

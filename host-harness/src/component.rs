@@ -1,14 +1,17 @@
 //! Loading the connector component and calling it.
 //!
-//! The component is compiled once per [`ConnectorHost`]; each call gets a
-//! fresh [`Store`] from a pre-instantiated component, bounded in fuel (CPU)
-//! and memory, with a WASI context that grants nothing: no directories, no
-//! environment, no arguments, no network, no clocks.
+//! The component is compiled once per [`ConnectorHost`]. A call of one of
+//! its functions gets a fresh [`Store`] from a pre-instantiated component; a
+//! [`Connection`] keeps one instance and one opened configuration for all of
+//! its calls, the fast path. Either way the instance is bounded in fuel (CPU,
+//! per call) and memory, with a WASI context that grants nothing: no
+//! directories, no environment, no arguments, no network, no clocks.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context as _, Result, anyhow};
-use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::component::{Component, HasData, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::{cli, random, sync};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -17,6 +20,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "oauth-connector",
+        // Tests compare what a connection answers with what the functions do.
+        additional_derives: [PartialEq],
     });
 }
 
@@ -217,6 +222,62 @@ impl ConnectorHost {
         let instance = anyhow_result(self.pre.instantiate(&mut store))
             .context("failed to instantiate the connector component")?;
         Ok((store, instance))
+    }
+
+    /// Opens a configuration in an instance of its own, kept for all of the
+    /// connection's calls: the document is parsed and its keys opened once,
+    /// not per call. An invalid document is the component's failure, as
+    /// `validate` lists it.
+    pub fn open(&self, config: &str) -> Result<Result<Connection, Failure>> {
+        let kept = match self.open_kept(config)? {
+            Ok(kept) => kept,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let (kept, cache_key) =
+            self.run_kept(kept, "connection.cache-key", |guest, store, handle| {
+                guest.call_cache_key(store, handle)
+            })?;
+        Ok(Ok(Connection {
+            host: self.clone(),
+            config: config.to_owned(),
+            cache_key,
+            kept: Mutex::new(Some(kept)),
+        }))
+    }
+
+    /// Runs one method of an opened connection with a full fuel budget;
+    /// gives the instance back unless it trapped.
+    fn run_kept<T>(
+        &self,
+        mut kept: Kept,
+        name: &str,
+        method: impl FnOnce(
+            &ConnectionMethods<'_>,
+            &mut Store<Guest>,
+            ResourceAny,
+        ) -> wasmtime::Result<T>,
+    ) -> Result<(Kept, T)> {
+        anyhow_result(kept.store.set_fuel(self.limits.fuel))?;
+        let guest = kept.instance.oauth2_connector_connections().connection();
+        let value = self.trapped(method(&guest, &mut kept.store, kept.handle), name)?;
+        Ok((kept, value))
+    }
+
+    /// A fresh instance with `config` opened in it.
+    fn open_kept(&self, config: &str) -> Result<Result<Kept, Failure>> {
+        let (mut store, instance) = self.instantiate()?;
+        let opened = self.trapped(
+            instance
+                .oauth2_connector_connections()
+                .connection()
+                .call_open(&mut store, config),
+            "connection.open",
+        )?;
+        Ok(opened.map(|handle| Kept {
+            store,
+            instance,
+            handle,
+        }))
     }
 
     /// The JSON Schema of the configuration document.
@@ -532,6 +593,182 @@ impl ConnectorHost {
     }
 }
 
+/// An instance with a configuration opened in it.
+struct Kept {
+    store: Store<Guest>,
+    instance: bindings::OauthConnector,
+    handle: ResourceAny,
+}
+
+/// The generated accessor for the `connection` resource's methods.
+type ConnectionMethods<'a> = bindings::exports::oauth2::connector::connections::GuestConnection<'a>;
+
+/// A configuration opened once in an instance of its own, which every call
+/// reuses: no instantiation, no start-up, no parsing of the document or of
+/// its keys per call. Calls on one connection take turns (a lock); open one
+/// connection per configuration, or several for parallel calls. Each call
+/// still gets the full fuel budget, and the instance's memory stays under
+/// the memory limit.
+///
+/// A trap leaves an instance unusable, so after one the connection opens
+/// its configuration again in a fresh instance at the next call.
+pub struct Connection {
+    host: ConnectorHost,
+    /// The document, kept to open it again after a trap. It holds secrets:
+    /// this type has no `Debug`.
+    config: String,
+    cache_key: String,
+    /// The instance, or `None` after a trap until the next call reopens.
+    kept: Mutex<Option<Kept>>,
+}
+
+impl Connection {
+    /// Runs one method on the kept instance, reopening the configuration
+    /// first if a trap discarded it.
+    fn call<T>(
+        &self,
+        name: &str,
+        method: impl FnOnce(
+            &ConnectionMethods<'_>,
+            &mut Store<Guest>,
+            ResourceAny,
+        ) -> wasmtime::Result<T>,
+    ) -> Result<T> {
+        let mut slot = lock(&self.kept);
+        let kept = match slot.take() {
+            Some(kept) => kept,
+            None => self.host.open_kept(&self.config)?.map_err(|failure| {
+                anyhow!(
+                    "the connector component refused to reopen a configuration it had opened: {}",
+                    crate::harness::describe(&failure)
+                )
+            })?,
+        };
+        let (kept, value) = self.host.run_kept(kept, name, method)?;
+        *slot = Some(kept);
+        Ok(value)
+    }
+
+    /// The key under which this configuration's tokens are cached and
+    /// stored, read once when the connection was opened.
+    pub fn cache_key(&self) -> &str {
+        &self.cache_key
+    }
+
+    /// The token request for the configured grant.
+    pub fn token_request(&self, cx: &Context) -> Result<Result<Request, Failure>> {
+        self.call("connection.token-request", |guest, store, handle| {
+            guest.call_token_request(store, handle, cx)
+        })
+    }
+
+    /// A refresh request for this refresh token.
+    pub fn refresh_request(
+        &self,
+        refresh_token: &str,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        self.call("connection.refresh-request", |guest, store, handle| {
+            guest.call_refresh_request(store, handle, refresh_token, cx)
+        })
+    }
+
+    /// Reads a token endpoint response received at `now`; `presented` is
+    /// the refresh token the request sent, if any.
+    pub fn read_token_response(
+        &self,
+        response: &Response,
+        now: u64,
+        presented: Option<&str>,
+    ) -> Result<Result<Token, Failure>> {
+        self.call("connection.read-token-response", |guest, store, handle| {
+            guest.call_read_token_response(store, handle, response, now, presented)
+        })
+    }
+
+    /// The API request with the access token in it.
+    pub fn authorize(
+        &self,
+        request: &Request,
+        token_type: &str,
+        access_token: &str,
+    ) -> Result<Result<Request, Failure>> {
+        self.call("connection.authorize", |guest, store, handle| {
+            guest.call_authorize(store, handle, request, token_type, access_token)
+        })
+    }
+
+    /// Whether an API's response calls for a new token and one retry.
+    pub fn judge(&self, response: &Response, retried: bool) -> Result<Verdict> {
+        self.call("connection.judge", |guest, store, handle| {
+            guest.call_judge(store, handle, response, retried)
+        })
+    }
+
+    /// The request asking the introspection endpoint about a token.
+    pub fn introspection_request(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        self.call(
+            "connection.introspection-request",
+            |guest, store, handle| guest.call_introspection_request(store, handle, token, hint, cx),
+        )
+    }
+
+    /// The request revoking a token.
+    pub fn revocation_request(
+        &self,
+        token: &str,
+        hint: Option<TokenTypeHint>,
+        cx: &Context,
+    ) -> Result<Result<Request, Failure>> {
+        self.call("connection.revocation-request", |guest, store, handle| {
+            guest.call_revocation_request(store, handle, token, hint, cx)
+        })
+    }
+
+    /// The authorization URL of a browser login.
+    pub fn authorization_url(
+        &self,
+        cx: &Context,
+        state: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Result<Result<Authorization, Failure>> {
+        self.call("connection.authorization-url", |guest, store, handle| {
+            guest.call_authorization_url(store, handle, cx, state, code_verifier)
+        })
+    }
+
+    /// What a login's redirect leads to: the code exchange, or the token.
+    pub fn finish_login(
+        &self,
+        redirect_url: &str,
+        expected_state: &str,
+        code_verifier: Option<&str>,
+        cx: &Context,
+    ) -> Result<Result<LoginStep, Failure>> {
+        self.call("connection.finish-login", |guest, store, handle| {
+            guest.call_finish_login(
+                store,
+                handle,
+                redirect_url,
+                expected_state,
+                code_verifier,
+                cx,
+            )
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// wasmtime has its own error type; this lets `anyhow`'s context apply.
 fn anyhow_result<T>(result: wasmtime::Result<T>) -> Result<T> {
     result.map_err(anyhow::Error::from)
@@ -623,6 +860,134 @@ mod tests {
         assert!(hoarded.contains("memory limit of 16 MiB"), "{hoarded}");
         // Each call had its own instance: the next one is served as usual.
         assert!(host.validate("fine").expect("served").is_empty());
+    }
+
+    fn cx() -> Context {
+        Context {
+            now: 1_700_000_000,
+            nonce: (0u8..32).collect(),
+        }
+    }
+
+    #[test]
+    fn a_connection_answers_as_the_functions_do() {
+        let host = ConnectorHost::embedded().expect("loads");
+        let response = Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: br#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#
+                .to_vec(),
+        };
+        let refused = Response {
+            status: 401,
+            headers: vec![(
+                "WWW-Authenticate".into(),
+                r#"Bearer error="invalid_token""#.into(),
+            )],
+            body: Vec::new(),
+        };
+        let configs = [
+            serde_json::json!({"grant_type": "client_credentials", "token_url": "https://as.example.com/token",
+                               "client_id": "app", "client_secret": "s3cret", "scope": "read"}),
+            // RS256 with PKCS#1 v1.5 is deterministic: the kept key must
+            // sign exactly what a freshly parsed one signs.
+            serde_json::json!({"grant_type": "jwt_bearer", "token_url": "https://as.example.com/token",
+                               "client_auth": "none", "jwt": {"header": {"alg": "RS256"}, "issuer": "svc",
+                               "subject": "svc", "private_key": crate::server::registry::keys::RSA_PRIVATE}}),
+        ];
+        for config in configs {
+            let config = config.to_string();
+            let connection = host.open(&config).expect("runs").expect("opens");
+            assert_eq!(
+                connection.cache_key(),
+                host.token_cache_key(&config).expect("runs").expect("a key")
+            );
+            // Twice: the second call runs on the kept instance.
+            for _ in 0..2 {
+                assert_eq!(
+                    connection.token_request(&cx()).expect("runs"),
+                    host.token_request(&config, &cx()).expect("runs")
+                );
+                assert_eq!(
+                    connection
+                        .read_token_response(&response, 1_700_000_001, Some("rt-1"))
+                        .expect("runs"),
+                    host.read_token_response(&config, &response, 1_700_000_001, Some("rt-1"))
+                        .expect("runs")
+                );
+                assert_eq!(
+                    connection.judge(&refused, false).expect("runs"),
+                    Verdict::RenewTokenAndRetry
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_invalid_configuration_does_not_open() {
+        let host = ConnectorHost::embedded().expect("loads");
+        let config = r#"{"grant_type": "client_credentials", "client_id": "app"}"#;
+        let Err(Failure::InvalidConfig(errors)) = host.open(config).expect("runs") else {
+            panic!("an incomplete configuration opened");
+        };
+        assert_eq!(errors, host.validate(config).expect("runs"));
+        assert!(errors.iter().any(|e| e.field == "token_url"), "{errors:?}");
+    }
+
+    #[test]
+    fn each_call_on_a_connection_has_its_own_fuel_budget() {
+        let limits = Limits {
+            fuel: 20_000_000,
+            ..Limits::default()
+        };
+        let host = ConnectorHost::from_bytes(EMBEDDED_COMPONENT, "test", limits).expect("loads");
+        let config = serde_json::json!({"grant_type": "client_credentials", "client_id": "app",
+            "client_secret": "s3cret", "token_url": "https://as.example.com/token"})
+        .to_string();
+        let connection = host.open(&config).expect("runs").expect("opens");
+        // Together these calls use far more than one budget.
+        for _ in 0..2_000 {
+            connection
+                .token_request(&cx())
+                .expect("within its budget")
+                .expect("a request");
+        }
+    }
+
+    #[test]
+    fn a_trap_on_a_connection_costs_only_that_call() {
+        let bytes = std::fs::read(env!("FAULTY_CONNECTOR_WASM")).expect("the faulty component");
+        let limits = Limits {
+            fuel: 100_000_000,
+            ..Limits::default()
+        };
+        let host =
+            ConnectorHost::from_bytes(&bytes, "the faulty component", limits).expect("loads");
+        let looped = host.open("loop").err().expect("loops").to_string();
+        assert!(
+            looped.contains("`connection.open`") && looped.contains("CPU budget"),
+            "{looped}"
+        );
+        let connection = host.open("fine").expect("runs").expect("opens");
+        let status = |status| Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let panicked = connection
+            .judge(&status(500), false)
+            .expect_err("panics")
+            .to_string();
+        assert!(
+            panicked.contains("`connection.judge`") && panicked.contains("trapped"),
+            "{panicked}"
+        );
+        // The trapped instance is gone; the configuration is opened again.
+        assert_eq!(
+            connection.judge(&status(200), false).expect("served"),
+            Verdict::Accept
+        );
+        assert_eq!(connection.cache_key(), "fine");
     }
 
     #[test]

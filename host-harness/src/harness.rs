@@ -1,16 +1,17 @@
 //! The token loop: ask the component for a request, send it, hand back the
 //! response. The harness decides nothing about OAuth; the component does.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::component::{
-    Authorization, ConnectorHost, Context, Failure, Introspection, LoginStep, Request, Response,
-    Token, TokenTypeHint,
+    Authorization, Connection, ConnectorHost, Context, Failure, Introspection, LoginStep, Request,
+    Response, Token, TokenTypeHint,
 };
 use crate::http_client::{HttpClient, HttpSettings};
 
@@ -190,11 +191,18 @@ pub fn describe(failure: &Failure) -> String {
 /// Where the harness reads the time: unix seconds.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// How many configurations a harness keeps open at once. Each open
+/// connection holds an instance of the component (a few MiB of its memory);
+/// past this many, all are closed and reopened as they are used again.
+const MAX_OPEN_CONNECTIONS: usize = 64;
+
 /// The component and an HTTP client: everything needed to obtain tokens.
 pub struct Harness {
     connector: ConnectorHost,
     http: HttpClient,
     clock: Clock,
+    /// Each configuration opened once and kept, by its document.
+    connections: Mutex<HashMap<String, Arc<Connection>>>,
 }
 
 impl Harness {
@@ -204,7 +212,31 @@ impl Harness {
             connector,
             http: HttpClient::new(http),
             clock: Arc::new(unix_now),
+            connections: Mutex::default(),
         }
+    }
+
+    /// The connection for a configuration document: opened at the first
+    /// use, then kept, so later calls neither instantiate the component nor
+    /// parse the document or its keys again.
+    pub fn connection(&self, config: &str) -> Result<Arc<Connection>, TokenError> {
+        if let Some(connection) = lock(&self.connections).get(config) {
+            return Ok(Arc::clone(connection));
+        }
+        // Opened outside the lock: opening signs with the key once, and
+        // other configurations need not wait for that.
+        let opened = Arc::new(
+            self.connector
+                .open(config)?
+                .map_err(TokenError::Connector)?,
+        );
+        let mut connections = lock(&self.connections);
+        if connections.len() >= MAX_OPEN_CONNECTIONS {
+            connections.clear();
+        }
+        Ok(Arc::clone(
+            connections.entry(config.to_owned()).or_insert(opened),
+        ))
     }
 
     /// The same harness reading the time from `clock`, such as a test's
@@ -236,8 +268,9 @@ impl Harness {
 
     /// Obtains a token with the configured grant.
     pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
-        let request = self.connector.token_request(config, &self.context()?)?;
-        self.exchange(config, request, None)
+        let connection = self.connection(config)?;
+        let request = connection.token_request(&self.context()?)?;
+        self.exchange(&connection, request, None)
     }
 
     /// Exchanges a refresh token for a new access token.
@@ -246,10 +279,9 @@ impl Harness {
         config: &str,
         refresh_token: &str,
     ) -> Result<ObtainedToken, TokenError> {
-        let request = self
-            .connector
-            .refresh_request(config, refresh_token, &self.context()?)?;
-        self.exchange(config, request, Some(refresh_token))
+        let connection = self.connection(config)?;
+        let request = connection.refresh_request(refresh_token, &self.context()?)?;
+        self.exchange(&connection, request, Some(refresh_token))
     }
 
     /// Starts a browser login: the URL to open, the state and verifier to keep.
@@ -259,8 +291,8 @@ impl Harness {
         state: Option<&str>,
         code_verifier: Option<&str>,
     ) -> Result<Authorization, TokenError> {
-        self.connector
-            .authorization_url(config, &self.context()?, state, code_verifier)?
+        self.connection(config)?
+            .authorization_url(&self.context()?, state, code_verifier)?
             .map_err(TokenError::Connector)
     }
 
@@ -274,12 +306,12 @@ impl Harness {
         state: &str,
         code_verifier: Option<&str>,
     ) -> Result<ObtainedToken, TokenError> {
-        let step = self
-            .connector
-            .finish_login(config, redirect_url, state, code_verifier, &self.context()?)?
+        let connection = self.connection(config)?;
+        let step = connection
+            .finish_login(redirect_url, state, code_verifier, &self.context()?)?
             .map_err(TokenError::Connector)?;
         match step {
-            LoginStep::Exchange(request) => self.exchange(config, Ok(request), None),
+            LoginStep::Exchange(request) => self.exchange(&connection, Ok(request), None),
             LoginStep::Done(token) => Ok(token.into()),
         }
     }
@@ -292,8 +324,8 @@ impl Harness {
         hint: Option<TokenTypeHint>,
     ) -> Result<Introspection, TokenError> {
         let request = self
-            .connector
-            .introspection_request(config, token, hint, &self.context()?)?
+            .connection(config)?
+            .introspection_request(token, hint, &self.context()?)?
             .map_err(TokenError::Connector)?;
         let response = self.http.send(&request)?;
         self.connector
@@ -309,8 +341,8 @@ impl Harness {
         hint: Option<TokenTypeHint>,
     ) -> Result<(), TokenError> {
         let request = self
-            .connector
-            .revocation_request(config, token, hint, &self.context()?)?
+            .connection(config)?
+            .revocation_request(token, hint, &self.context()?)?
             .map_err(TokenError::Connector)?;
         let response = self.http.send(&request)?;
         self.connector
@@ -321,15 +353,14 @@ impl Harness {
     /// Sends a request the component built and reads the response.
     fn exchange(
         &self,
-        config: &str,
+        connection: &Connection,
         request: Result<Request, Failure>,
         presented_refresh_token: Option<&str>,
     ) -> Result<ObtainedToken, TokenError> {
         let request = request.map_err(TokenError::Connector)?;
         let response: Response = self.http.send(&request)?;
-        let token = self
-            .connector
-            .read_token_response(config, &response, self.now(), presented_refresh_token)?
+        let token = connection
+            .read_token_response(&response, self.now(), presented_refresh_token)?
             .map_err(TokenError::Connector)?;
         Ok(token.into())
     }
@@ -344,6 +375,12 @@ impl Harness {
             nonce,
         })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Seconds since the unix epoch.

@@ -367,11 +367,12 @@ impl TokenManager {
 
     /// The cache key of a configuration, from the component.
     pub fn cache_key(&self, config: &str) -> Result<String, SharedTokenError> {
-        self.harness
-            .connector()
-            .token_cache_key(config)
-            .map_err(|e| Arc::new(TokenError::Host(e)))?
-            .map_err(|failure| Arc::new(TokenError::Connector(failure)))
+        Ok(self
+            .harness
+            .connection(config)
+            .map_err(Arc::new)?
+            .cache_key()
+            .to_owned())
     }
 
     /// A token to use now: the cached one until its renewal time, else a
@@ -596,21 +597,15 @@ impl TokenManager {
     /// response is to renew the token, renews it and retries once.
     pub fn call(&self, config: &str, request: &Request) -> Result<CallOutcome, SharedTokenError> {
         let host_error = |e: anyhow::Error| Arc::new(TokenError::Host(e));
-        let key = self.cache_key(config)?;
+        let connection = self.harness.connection(config).map_err(Arc::new)?;
+        let key = connection.cache_key();
         let mut steps = Vec::new();
         let mut retried = false;
         loop {
-            let (token, source) = self.token_for(config, &key)?;
+            let (token, source) = self.token_for(config, key)?;
             steps.push(format!("token {source}"));
-            let authorized = self
-                .harness
-                .connector()
-                .authorize(
-                    config,
-                    request,
-                    &token.token_type,
-                    token.access_token.expose(),
-                )
+            let authorized = connection
+                .authorize(request, &token.token_type, token.access_token.expose())
                 .map_err(host_error)?
                 .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
             let response = self.harness.send(&authorized).map_err(host_error)?;
@@ -620,16 +615,11 @@ impl TokenManager {
                 crate::http_client::shown_url(&request.url),
                 response.status
             ));
-            let verdict = self
-                .harness
-                .connector()
-                .judge(config, &response, retried)
-                .map_err(host_error)?
-                .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
+            let verdict = connection.judge(&response, retried).map_err(host_error)?;
             match verdict {
                 Verdict::RenewTokenAndRetry if !retried => {
                     steps.push("the API refused the token: renewing it and retrying once".into());
-                    self.spend(&key, &token);
+                    self.spend(key, &token);
                     retried = true;
                 }
                 _ => return Ok(CallOutcome { response, steps }),
