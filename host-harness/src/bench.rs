@@ -367,6 +367,40 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ratio: Some(through_harness / plain_post),
         note: "harness with a kept connection / plain POST of the same bytes".into(),
     });
+    // The same fetch with the connector as a native library around the
+    // POST: what the connector's work costs once the HTTP stack has had the
+    // caches, natively.
+    let native_config = opened(&config)?;
+    let native_fetch = ns_per_op(|| {
+        let built = connector::token_request(&native_config, &native_context())
+            .map_err(|e| anyhow!("{e}"))?;
+        let response = http.send(&Request {
+            method: built.method,
+            url: built.url,
+            headers: built.headers,
+            body: built.body,
+        })?;
+        let response = connector::Response {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        };
+        std::hint::black_box(
+            connector::read_token_response(&native_config, &response, 1_700_000_001, None)
+                .map_err(|e| anyhow!("{e}"))?,
+        );
+        Ok(())
+    })?;
+    scenarios.push(Scenario {
+        name: "token fetch on loopback, native connector around the POST".into(),
+        native_ns_per_op: Some(native_fetch),
+        wasm_ns_per_op: Some(through_harness),
+        ratio: Some(through_harness / native_fetch),
+        note: format!(
+            "harness with a kept connection / native build + POST + read; native / plain POST {:.2}",
+            native_fetch / plain_post
+        ),
+    });
     scenarios.push(Scenario {
         name: "instantiation share of a loopback token fetch".into(),
         native_ns_per_op: None,
