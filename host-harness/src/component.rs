@@ -8,13 +8,15 @@
 //! directories, no environment, no arguments, no network, no clocks.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use anyhow::{Context as _, Result, anyhow};
 use wasmtime::component::{Component, HasData, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::{cli, random, sync};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::lock;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -761,12 +763,6 @@ impl Connection {
             )
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// wasmtime has its own error type; this lets `anyhow`'s context apply.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -14,6 +14,7 @@ use crate::component::{
     Response, Token, TokenTypeHint,
 };
 use crate::http_client::{HttpClient, HttpSettings};
+use crate::lock;
 
 /// A string that Debug output shows as `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -375,12 +376,6 @@ impl Harness {
             nonce,
         })
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Seconds since the unix epoch.

@@ -10,13 +10,14 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use crate::component::{Request, Response, TokenTypeHint, Verdict};
 use crate::harness::{Harness, ObtainedToken, Redacted, TokenError};
+use crate::lock;
 
 /// A token as the cache and the store keep it; Debug output shows the
 /// tokens as `[redacted]`.
@@ -626,12 +627,6 @@ impl TokenManager {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
