@@ -108,6 +108,23 @@ fn opened(document: &str) -> Result<connector::Config> {
     connector::open(document).map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
 }
 
+/// A token request built with one configuration and its response read with
+/// another (the same one kept, or each parsed anew), natively.
+fn native_build_and_read(
+    request_config: &connector::Config,
+    read_config: &connector::Config,
+    response: &connector::Response,
+) -> Result<()> {
+    std::hint::black_box(
+        connector::token_request(request_config, &native_context()).map_err(|e| anyhow!("{e}"))?,
+    );
+    std::hint::black_box(
+        connector::read_token_response(read_config, response, 1_700_000_001, None)
+            .map_err(|e| anyhow!("{e}"))?,
+    );
+    Ok(())
+}
+
 fn described(failure: crate::component::Failure) -> anyhow::Error {
     anyhow!("{}", crate::harness::describe(&failure))
 }
@@ -128,22 +145,8 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     for (name, config) in &configs {
         let document = config.to_string();
         let native_config = opened(&document)?;
-        let native = ns_per_op(|| {
-            std::hint::black_box(
-                connector::token_request(&native_config, &native_context())
-                    .map_err(|e| anyhow!("{e}"))?,
-            );
-            std::hint::black_box(
-                connector::read_token_response(
-                    &native_config,
-                    &native_response,
-                    1_700_000_001,
-                    None,
-                )
-                .map_err(|e| anyhow!("{e}"))?,
-            );
-            Ok(())
-        })?;
+        let native =
+            ns_per_op(|| native_build_and_read(&native_config, &native_config, &native_response))?;
         let connection = connector.open(&document)?.map_err(described)?;
         let wasm = ns_per_op(|| {
             std::hint::black_box(connection.token_request(&context())?.map_err(described)?);
@@ -167,20 +170,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     for (name, config) in &configs {
         let document = config.to_string();
         let native = ns_per_op(|| {
-            std::hint::black_box(
-                connector::token_request(&opened(&document)?, &native_context())
-                    .map_err(|e| anyhow!("{e}"))?,
-            );
-            std::hint::black_box(
-                connector::read_token_response(
-                    &opened(&document)?,
-                    &native_response,
-                    1_700_000_001,
-                    None,
-                )
-                .map_err(|e| anyhow!("{e}"))?,
-            );
-            Ok(())
+            native_build_and_read(&opened(&document)?, &opened(&document)?, &native_response)
         })?;
         let wasm = ns_per_op(|| {
             std::hint::black_box(
