@@ -137,6 +137,8 @@ fn signer(algorithm: Algorithm, material: &[u8]) -> Result<Box<SignFn>, String> 
             .map_err(|e| format!("the RSA key is unusable: {e}"))
     };
     let pkcs8 = |e: pkcs8::Error| format!("the key is unusable: {e}");
+    // HMAC takes a key of any length; the error is there for the type's sake.
+    let secret = |e: hmac::digest::InvalidLength| format!("the shared secret is unusable: {e}");
     Ok(match algorithm {
         Algorithm::RS256 => randomized(rsa::pkcs1v15::SigningKey::<Sha256>::new(rsa()?)),
         Algorithm::RS384 => randomized(rsa::pkcs1v15::SigningKey::<Sha384>::new(rsa()?)),
@@ -153,9 +155,9 @@ fn signer(algorithm: Algorithm, material: &[u8]) -> Result<Box<SignFn>, String> 
         Algorithm::EdDSA => deterministic::<_, ed25519_dalek::Signature>(
             ed25519_dalek::SigningKey::from_pkcs8_der(material).map_err(pkcs8)?,
         ),
-        Algorithm::HS256 => mac(Hmac::<Sha256>::new_from_slice(material)),
-        Algorithm::HS384 => mac(Hmac::<Sha384>::new_from_slice(material)),
-        Algorithm::HS512 => mac(Hmac::<Sha512>::new_from_slice(material)),
+        Algorithm::HS256 => mac(Hmac::<Sha256>::new_from_slice(material).map_err(secret)?),
+        Algorithm::HS384 => mac(Hmac::<Sha384>::new_from_slice(material).map_err(secret)?),
+        Algorithm::HS512 => mac(Hmac::<Sha512>::new_from_slice(material).map_err(secret)?),
         other => {
             return Err(format!(
                 "{other:?} is not an algorithm the connector signs with"
@@ -189,19 +191,15 @@ where
 }
 
 /// An HMAC signer keyed once.
-fn mac<M>(keyed: Result<M, hmac::digest::InvalidLength>) -> Box<SignFn>
+fn mac<M>(keyed: M) -> Box<SignFn>
 where
     M: Mac + Clone + Send + Sync + 'static,
 {
-    match keyed {
-        Ok(keyed) => Box::new(move |message| {
-            let mut mac = keyed.clone();
-            mac.update(message);
-            Ok(mac.finalize().into_bytes().to_vec())
-        }),
-        // HMAC takes keys of any length; kept for the type's sake.
-        Err(error) => Box::new(move |_| Err(signature::Error::from_source(error))),
-    }
+    Box::new(move |message| {
+        let mut mac = keyed.clone();
+        mac.update(message);
+        Ok(mac.finalize().into_bytes().to_vec())
+    })
 }
 
 impl fmt::Debug for SigningKey {
