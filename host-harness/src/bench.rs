@@ -104,6 +104,14 @@ fn native_context() -> connector::Context {
     }
 }
 
+/// A configuration parsed as the component's functions parse it per call.
+fn parsed(document: &str) -> Result<connector::Config> {
+    connector::Config::parse(document)
+        .map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
+}
+
+/// A configuration opened as a connection opens it: parsed, and each key
+/// tried with a signature.
 fn opened(document: &str) -> Result<connector::Config> {
     connector::open(document).map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
 }
@@ -170,7 +178,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     for (name, config) in &configs {
         let document = config.to_string();
         let native = ns_per_op(|| {
-            native_build_and_read(&opened(&document)?, &opened(&document)?, &native_response)
+            native_build_and_read(&parsed(&document)?, &parsed(&document)?, &native_response)
         })?;
         let wasm = ns_per_op(|| {
             std::hint::black_box(
@@ -268,7 +276,10 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ratio: Some(pooled / fresh),
         note: "pooled / on-demand".into(),
     });
-    let open_client = ns_per_op(|| connector.open(&client).map(drop))?;
+    let open_client = ns_per_op(|| {
+        connector.open(&client)?.map_err(described)?;
+        Ok(())
+    })?;
     scenarios.push(Scenario {
         name: "open a connection: client_credentials".into(),
         native_ns_per_op: None,
@@ -413,7 +424,9 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
             pooled_host.instantiate_once()?;
         }
         pooled_peak = peak_rss_kib();
-        // Many configurations kept open at once, each used once.
+        // Many configurations kept open at once, each used once: what they
+        // add to the resident memory.
+        let resident_before = resident_kib();
         let mut kept = Vec::new();
         for index in 0..64 {
             let document =
@@ -424,7 +437,9 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
             connection.token_request(&context())?.map_err(described)?;
             kept.push(connection);
         }
-        with_connections = peak_rss_kib();
+        with_connections = resident_kib()
+            .zip(resident_before)
+            .map(|(after, before)| after.saturating_sub(before));
     }
     let mib = |kib: Option<u64>| kib.map_or("unknown".into(), |kib| format!("{} MiB", kib >> 10));
     scenarios.push(Scenario {
@@ -433,11 +448,15 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         wasm_ns_per_op: None,
         ratio: None,
         note: format!(
-            "component {} KiB (release, stripped); host peak RSS {} after 1,000 instantiations, {} after 1,000 more pooled, {} with 64 connections open",
+            "component {} KiB (release, stripped); host peak RSS {} after 1,000 instantiations, {} after 1,000 more pooled; 64 open connections add {} resident",
             crate::component::EMBEDDED_COMPONENT.len() >> 10,
             mib(after),
             mib(pooled_peak),
-            mib(with_connections),
+            with_connections.map_or("unknown".into(), |kib| format!(
+                "{} MiB ({} KiB each)",
+                kib >> 10,
+                kib / 64
+            )),
         ),
     });
     Ok(scenarios)
@@ -460,10 +479,20 @@ fn openssl_rsa2048_sign_ns() -> Option<f64> {
 
 /// The process's peak resident memory, from Linux's `/proc`.
 fn peak_rss_kib() -> Option<u64> {
+    proc_status_kib("VmHWM:")
+}
+
+/// The process's resident memory now, from Linux's `/proc`.
+fn resident_kib() -> Option<u64> {
+    proc_status_kib("VmRSS:")
+}
+
+/// A figure in KiB from `/proc/self/status`.
+fn proc_status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
 }
 

@@ -68,6 +68,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Keep this many instances' memory in wasmtime's pooling allocator,
     /// reused from call to call, instead of mapping fresh memory per call.
+    /// Each open [`Connection`] holds one of these slots for as long as it
+    /// lives, so allow for the connections a host keeps (a `Harness` keeps
+    /// up to 64) plus the function calls running at once.
     pub pooled_instances: Option<u32>,
 }
 
@@ -933,7 +936,7 @@ mod tests {
     #[test]
     fn each_call_on_a_connection_has_its_own_fuel_budget() {
         let limits = Limits {
-            fuel: 20_000_000,
+            fuel: 2_000_000,
             ..Limits::default()
         };
         let host = ConnectorHost::from_bytes(EMBEDDED_COMPONENT, "test", limits).expect("loads");
@@ -941,8 +944,9 @@ mod tests {
             "client_secret": "s3cret", "token_url": "https://as.example.com/token"})
         .to_string();
         let connection = host.open(&config).expect("runs").expect("opens");
-        // Together these calls use far more than one budget.
-        for _ in 0..2_000 {
+        // Together these calls use far more than one budget: at 400 fuel
+        // (wasm instructions) each they would already use it all.
+        for _ in 0..5_000 {
             connection
                 .token_request(&cx())
                 .expect("within its budget")

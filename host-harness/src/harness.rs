@@ -193,8 +193,9 @@ pub fn describe(failure: &Failure) -> String {
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// How many configurations a harness keeps open at once. Each open
-/// connection holds an instance of the component (a few MiB of its memory);
-/// past this many, all are closed and reopened as they are used again.
+/// connection holds an instance of the component and its memory (a quarter
+/// of a MiB after ordinary calls, at most the memory limit); past this many,
+/// one of them is closed to make room for the next.
 const MAX_OPEN_CONNECTIONS: usize = 64;
 
 /// The component and an HTTP client: everything needed to obtain tokens.
@@ -232,12 +233,22 @@ impl Harness {
                 .map_err(TokenError::Connector)?,
         );
         let mut connections = lock(&self.connections);
-        if connections.len() >= MAX_OPEN_CONNECTIONS {
-            connections.clear();
+        if let Some(raced) = connections.get(config) {
+            // Another caller opened it meanwhile: keep one.
+            return Ok(Arc::clone(raced));
         }
-        Ok(Arc::clone(
-            connections.entry(config.to_owned()).or_insert(opened),
-        ))
+        // Closed after the lock is released: dropping an instance unmaps
+        // its memory.
+        let mut closed = None;
+        if connections.len() >= MAX_OPEN_CONNECTIONS
+            && let Some(any) = connections.keys().next().cloned()
+        {
+            closed = connections.remove(&any);
+        }
+        connections.insert(config.to_owned(), Arc::clone(&opened));
+        drop(connections);
+        drop(closed);
+        Ok(opened)
     }
 
     /// The same harness reading the time from `clock`, such as a test's

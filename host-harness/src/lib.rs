@@ -17,6 +17,9 @@ pub mod server;
 pub mod tokens;
 
 pub use component::ConnectorHost;
+pub use harness::{Harness, ObtainedToken, Redacted, TokenError};
+pub use http_client::{HttpClient, HttpSettings};
+pub use server::{AuthorizationServer, ServerOptions};
 
 /// Locks a mutex, also after another thread panicked while holding it: the
 /// data it guards (caches, kept instances) stays consistent between
@@ -26,6 +29,3 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-pub use harness::{Harness, ObtainedToken, Redacted, TokenError};
-pub use http_client::{HttpClient, HttpSettings};
-pub use server::{AuthorizationServer, ServerOptions};
