@@ -206,21 +206,17 @@ impl connections::Guest for Connector {
 /// checked once, its signing keys kept parsed inside it.
 struct Connection {
     config: Config,
-    cache_key: String,
 }
 
 impl connections::GuestConnection for Connection {
     fn open(config: String) -> Result<connections::Connection, tokens::Failure> {
         let config =
             crate::open(&config).map_err(|errors| failure(Failure::InvalidConfig(errors)))?;
-        Ok(connections::Connection::new(Connection {
-            cache_key: crate::token_cache_key(&config),
-            config,
-        }))
+        Ok(connections::Connection::new(Connection { config }))
     }
 
     fn cache_key(&self) -> String {
-        self.cache_key.clone()
+        crate::token_cache_key(&self.config)
     }
 
     fn token_request(&self, cx: tokens::Context) -> Result<http::Request, tokens::Failure> {

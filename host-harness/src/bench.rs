@@ -299,7 +299,6 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         Box::new(MemoryStore::default()),
         RenewalPolicy::default(),
     );
-    manager.token(&config).map_err(|e| anyhow!("{e}"))?;
     let api = Request {
         method: "GET".into(),
         url: server.resource_url(),
