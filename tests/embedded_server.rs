@@ -175,9 +175,11 @@ fn refresh_tokens_rotate_and_the_spent_one_is_refused() {
     assert_ne!(second.expose(), first);
     assert!(server.is_active(token.access_token.expose()));
 
-    // The host keeps the rotated token; the refresh request takes it directly.
+    // The rotated token the component keeps in the state works.
+    let mut rotated = config.clone();
+    rotated["refresh_token"] = json!(second.expose());
     let again = harness
-        .refresh_token(&config.to_string(), second.expose())
+        .obtain_token(&rotated.to_string())
         .expect("the rotated token works");
     assert!(again.refresh_token.is_some());
 
@@ -228,7 +230,7 @@ fn an_unknown_endpoint_is_reported_with_the_servers_status() {
     config["token_url"] = json!(format!("{}/no-such-endpoint", server.base_url()));
     match harness_for(&server).obtain_token(&config.to_string()) {
         Err(TokenError::Connector(failure)) => {
-            let message = host_harness::harness::describe(&failure);
+            let message = host_harness::component::describe(&failure);
             assert!(message.contains("404"), "{message}");
         }
         other => panic!("expected a failure, got {other:?}"),
@@ -482,9 +484,13 @@ mod every_grant {
             nonce: vec![42; 32],
         };
         let request = connector()
-            .token_request(&config, &cx)
+            .open(&config)
             .expect("no trap")
-            .expect("a request");
+            .expect("opens")
+            .token_request(&cx)
+            .expect("no trap")
+            .expect("a request")
+            .request;
         let http = HttpClient::new(&http_settings(None));
         assert_eq!(http.send(&request).expect("a response").status, 200);
         let replay = http.send(&request).expect("a response");
@@ -499,9 +505,13 @@ mod every_grant {
             nonce: vec![7; 32],
         };
         let request = connector()
-            .token_request(&expired.to_string(), &cx)
+            .open(&expired.to_string())
             .expect("no trap")
-            .expect("a request");
+            .expect("opens")
+            .token_request(&cx)
+            .expect("no trap")
+            .expect("a request")
+            .request;
         let response = http.send(&request).expect("a response");
         assert_eq!(response.status, 400);
         assert!(String::from_utf8_lossy(&response.body).contains("invalid_grant"));
@@ -562,12 +572,7 @@ mod every_grant {
         let http = HttpClient::new(&http_settings(server.ca_pem()));
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         let token = harness
-            .finish_login(
-                &config,
-                &redirect,
-                &login.state,
-                login.code_verifier.as_deref(),
-            )
+            .finish_login(&config, &redirect, &login)
             .expect("a token");
         assert_eq!(token.scope.as_deref(), Some("read offline_access"));
         assert!(
@@ -577,12 +582,7 @@ mod every_grant {
         assert_eq!(resource(&server, &token)["user"], "bob");
 
         // The code is spent.
-        let again = harness.finish_login(
-            &config,
-            &redirect,
-            &login.state,
-            login.code_verifier.as_deref(),
-        );
+        let again = harness.finish_login(&config, &redirect, &login);
         assert_eq!(rejected(again).error, "invalid_grant");
     }
 
@@ -596,8 +596,9 @@ mod every_grant {
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         let wrong_verifier = "w".repeat(43);
-        let error =
-            rejected(harness.finish_login(&config, &redirect, &login.state, Some(&wrong_verifier)));
+        let mut wrong = login.clone();
+        wrong.code_verifier = Some(wrong_verifier);
+        let error = rejected(harness.finish_login(&config, &redirect, &wrong));
         assert_eq!(
             error.error, "invalid_grant",
             "the server checks the verifier"
@@ -605,12 +606,9 @@ mod every_grant {
 
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
-        match harness.finish_login(
-            &config,
-            &redirect,
-            "another-login",
-            login.code_verifier.as_deref(),
-        ) {
+        let mut forged = login.clone();
+        forged.state = "another-login".into();
+        match harness.finish_login(&config, &redirect, &forged) {
             Err(TokenError::Connector(Failure::BadRedirect(message))) => {
                 assert!(message.contains("state"))
             }
@@ -624,7 +622,7 @@ mod every_grant {
         let config = without_pkce.to_string();
         let login = harness.authorization(&config, None, None).expect("a URL");
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
-        match harness.finish_login(&config, &redirect, &login.state, None) {
+        match harness.finish_login(&config, &redirect, &login) {
             Err(TokenError::Connector(Failure::Rejected(e))) => {
                 assert_eq!((e.error.as_str(), e.status), ("invalid_request", None));
             }
@@ -645,7 +643,7 @@ mod every_grant {
         let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
         assert!(redirect.contains('#'), "{redirect}");
         let token = harness
-            .finish_login(&config, &redirect, &login.state, None)
+            .finish_login(&config, &redirect, &login)
             .expect("a token");
         assert!(server.is_active(token.access_token.expose()));
     }
@@ -745,12 +743,7 @@ mod every_grant {
                     let redirect =
                         browser::follow_authorization(&http, &login.url).expect("a redirect");
                     let token = harness
-                        .finish_login(
-                            &config,
-                            &redirect,
-                            &login.state,
-                            login.code_verifier.as_deref(),
-                        )
+                        .finish_login(&config, &redirect, &login)
                         .unwrap_or_else(|e| panic!("{client_id} with PKCE {pkce}: {e}"));
                     check(&token, "authorization_code");
                 }

@@ -5,8 +5,9 @@
 use end_to_end::authlib::{self, AuthlibServer, CLIENTS, REDIRECT_URI, USER};
 use end_to_end::{harness_trusting, http_settings};
 use host_harness::component::{Failure, TokenTypeHint};
+use host_harness::driver::TokenManager;
 use host_harness::server::registry::{ASSERTION_ISSUER, keys};
-use host_harness::tokens::{MemoryStore, RenewalPolicy, TokenManager};
+use host_harness::stores::MemoryStore;
 use host_harness::{HttpClient, ObtainedToken, TokenError, browser};
 use serde_json::{Value, json};
 
@@ -207,12 +208,7 @@ fn login(server: &AuthlibServer, config: &Value) -> ObtainedToken {
         .expect("an authorization URL");
     let http = HttpClient::new(&http_settings(server.ca_pem()));
     let redirect = browser::follow_authorization(&http, &authorization.url).expect("a redirect");
-    let result = harness.finish_login(
-        &config,
-        &redirect,
-        &authorization.state,
-        authorization.code_verifier.as_deref(),
-    );
+    let result = harness.finish_login(&config, &redirect, &authorization);
     result.unwrap_or_else(|e| {
         panic!(
             "login {}: {e}",
@@ -307,7 +303,6 @@ fn manager(server: &AuthlibServer) -> TokenManager {
     TokenManager::new(
         harness_trusting(server.ca_pem()),
         Box::new(MemoryStore::default()),
-        RenewalPolicy::default(),
     )
 }
 

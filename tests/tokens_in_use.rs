@@ -8,19 +8,14 @@ use std::sync::{Arc, Barrier};
 
 use end_to_end::{client_credentials, harness_for, http_server};
 use host_harness::component::{Failure, Request, TokenTypeHint};
+use host_harness::driver::{TokenManager, TokenSource};
 use host_harness::harness::Clock;
-use host_harness::tokens::{
-    MemoryStore, RenewalPolicy, StoredToken, TokenManager, TokenSource, TokenStore,
-};
-use host_harness::{AuthorizationServer, ServerOptions, TokenError};
+use host_harness::stores::{MemoryStore, TokenStore};
+use host_harness::{AuthorizationServer, ServerOptions, TokenError, TokenState};
 use serde_json::Value;
 
 fn manager(server: &AuthorizationServer) -> TokenManager {
-    TokenManager::new(
-        harness_for(server),
-        Box::new(MemoryStore::default()),
-        RenewalPolicy::default(),
-    )
+    TokenManager::new(harness_for(server), Box::new(MemoryStore::default()))
 }
 
 fn get(url: String) -> Request {
@@ -123,7 +118,6 @@ fn tokens_are_renewed_before_they_expire_by_a_margin_that_fits_their_lifetime() 
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),
         Box::new(MemoryStore::default()),
-        RenewalPolicy::default(),
     );
     let config = client_credentials(&server, "demo-basic", "basic").to_string();
     let (first, source) = manager.token(&config).expect("token");
@@ -369,15 +363,24 @@ struct FailingOnce {
 }
 
 impl TokenStore for FailingOnce {
-    fn load(&self, key: &str) -> anyhow::Result<Option<StoredToken>> {
+    fn load(&self, key: &str) -> anyhow::Result<Option<TokenState>> {
         self.inner.load(key)
     }
 
-    fn save(&self, key: &str, token: &StoredToken) -> anyhow::Result<()> {
+    fn save(&self, key: &str, state: &TokenState) -> anyhow::Result<()> {
         if self.fail_next.swap(false, Ordering::SeqCst) {
             anyhow::bail!("no space left on the device");
         }
-        self.inner.save(key, token)
+        self.inner.save(key, state)
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &TokenState,
+        new: Option<&TokenState>,
+    ) -> anyhow::Result<bool> {
+        self.inner.replace_if_unchanged(key, expected, new)
     }
 }
 
@@ -386,11 +389,7 @@ fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     let server = http_server();
     let store = Arc::new(FailingOnce::default());
     store.fail_next.store(true, Ordering::SeqCst);
-    let manager = TokenManager::new(
-        harness_for(&server),
-        Box::new(store.clone()),
-        RenewalPolicy::default(),
-    );
+    let manager = TokenManager::new(harness_for(&server), Box::new(store.clone()));
     let mut config = client_credentials(&server, "demo-basic", "basic");
     config["grant_type"] = "password".into();
     config["username"] = "alice".into();
@@ -410,21 +409,15 @@ fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     assert_eq!(source, TokenSource::Cache);
     assert_eq!(token_requests(&server), 1);
     let stored = store.inner.load(&key).expect("load").expect("stored now");
-    assert_eq!(stored.refresh_token, token.refresh_token);
-    assert!(stored.refresh_token.is_some());
+    assert_eq!(stored, token.state);
+    assert!(token.refresh_token.is_some());
 }
 
 #[test]
 fn managers_sharing_a_store_use_each_others_renewals_instead_of_spent_refresh_tokens() {
     let server = http_server();
     let store = Arc::new(MemoryStore::default());
-    let worker = || {
-        TokenManager::new(
-            harness_for(&server),
-            Box::new(store.clone()),
-            RenewalPolicy::default(),
-        )
-    };
+    let worker = || TokenManager::new(harness_for(&server), Box::new(store.clone()));
     let (first, second) = (worker(), worker());
     let config = serde_json::json!({
         "token_url": server.token_url(),

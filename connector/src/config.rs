@@ -230,7 +230,17 @@ pub struct Config {
     /// Send the access token as a Bearer token whatever `token_type` the
     /// server named, for servers that name bearer tokens otherwise.
     pub bearer_any_token_type: bool,
+    /// The lifetime, in seconds, taken for a token whose response states
+    /// none (`default_expires_in`).
+    pub default_expires_in: u64,
 }
+
+/// The lifetime taken for a token whose response states none, unless the
+/// configuration sets `default_expires_in`.
+pub const DEFAULT_EXPIRES_IN: u64 = 300;
+
+/// The longest `default_expires_in` accepted: a day.
+const MAX_DEFAULT_EXPIRES_IN: u64 = 86_400;
 
 /// The largest configuration document read: far above any real one (a
 /// 16384-bit RSA key in PEM is 13 KiB), low enough to bound the work.
@@ -286,6 +296,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "introspection_url",
     "revocation_url",
     "bearer_any_token_type",
+    "default_expires_in",
 ];
 
 /// The keys of the `jwt` and `client_assertion` objects.
@@ -465,6 +476,7 @@ impl<'a> Reader<'a> {
         let introspection_url = self.optional_endpoint("introspection_url");
         let revocation_url = self.optional_endpoint("revocation_url");
         let bearer_any_token_type = self.optional_bool("bearer_any_token_type");
+        let default_expires_in = self.default_expires_in();
 
         let grant = match grant_name {
             Some("client_credentials") => Some(Grant::ClientCredentials),
@@ -535,6 +547,7 @@ impl<'a> Reader<'a> {
                 introspection_url,
                 revocation_url,
                 bearer_any_token_type,
+                default_expires_in,
             }),
             _ => Err(self.errors),
         }
@@ -1171,6 +1184,24 @@ impl<'a> Reader<'a> {
             }
         }
         pairs
+    }
+
+    fn default_expires_in(&mut self) -> u64 {
+        let field = "default_expires_in";
+        match self.get(field) {
+            None => DEFAULT_EXPIRES_IN,
+            Some(value) => match whole_number(value) {
+                Some(secs @ 1..=MAX_DEFAULT_EXPIRES_IN) => secs,
+                _ => {
+                    self.error(
+                        field,
+                        format!("`{value}` is not a number of seconds from 1 to {MAX_DEFAULT_EXPIRES_IN}"),
+                        format!("give the lifetime your server's tokens have, or leave it out for {DEFAULT_EXPIRES_IN} s"),
+                    );
+                    DEFAULT_EXPIRES_IN
+                }
+            },
+        }
     }
 
     fn retry_check_level(&mut self) -> RetryCheckLevel {

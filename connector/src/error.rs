@@ -117,6 +117,9 @@ pub enum Failure {
     /// URI, a missing or different `state`, no code.
     #[error("unusable redirect: {0}")]
     BadRedirect(String),
+    /// A token state handed back is not one this connector wrote.
+    #[error("unknown token state: {0}")]
+    UnknownState(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -184,6 +187,10 @@ mod tests {
                     snippet: "<html>Bad gateway</html>".into(),
                 }),
                 "unreadable token response (HTTP 502): the body is not JSON at line 1, column 1; the body starts: <html>Bad gateway</html>",
+            ),
+            (
+                Failure::UnknownState("it is not JSON".into()),
+                "unknown token state: it is not JSON",
             ),
             (Failure::Other("boom".into()), "boom"),
         ];

@@ -47,6 +47,7 @@ mod request;
 mod response;
 mod schema;
 mod secret;
+pub mod token_state;
 
 // The generated canonical-ABI bindings use `unsafe`; no hand-written code does.
 #[cfg(target_arch = "wasm32")]
@@ -76,6 +77,7 @@ pub use request::{
 pub use response::{Response, Token};
 pub use schema::schema;
 pub use secret::Secret;
+pub use token_state::TokenState;
 
 /// Every problem in a configuration document; empty when it can be used.
 ///

@@ -337,6 +337,12 @@ pub fn schema() -> Value {
                 "type": "boolean", "default": false,
                 "x-group": "Advanced", "x-order": 67
             },
+            "default_expires_in": {
+                "title": "Default token lifetime (seconds)",
+                "description": "How long a token lasts when the server's answer does not say (no `expires_in`). Tokens are renewed a quarter of their lifetime before they end, at most 60 s before.",
+                "type": "integer", "default": 300, "minimum": 1, "maximum": 86400,
+                "x-group": "Advanced", "x-order": 68
+            },
             "token_retry_check_level": {
                 "title": "Token retry check level",
                 "description": "How much evidence a 401 from an API must carry before the token is renewed and the call retried.",

@@ -9,9 +9,10 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::component::{Context, Limits, Request, Response};
+use crate::driver::TokenManager;
 use crate::server::registry::keys;
 use crate::server::{AuthorizationServer, ServerOptions};
-use crate::tokens::{MemoryStore, RenewalPolicy, TokenManager};
+use crate::stores::MemoryStore;
 use crate::{ConnectorHost, Harness, HttpClient, HttpSettings};
 
 /// One measured scenario.
@@ -104,37 +105,40 @@ fn native_context() -> connector::Context {
     }
 }
 
-/// A configuration parsed as the component's functions parse it per call.
-fn parsed(document: &str) -> Result<connector::Config> {
-    connector::Config::parse(document)
-        .map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
-}
-
 /// A configuration opened as a connection opens it: parsed, and each key
 /// tried with a signature.
 fn opened(document: &str) -> Result<connector::Config> {
     connector::open(document).map_err(|e| anyhow!("invalid benchmark configuration: {e:?}"))
 }
 
-/// A token request built with one configuration and its response read with
-/// another (the same one kept, or each parsed anew), natively.
-fn native_build_and_read(
-    request_config: &connector::Config,
-    read_config: &connector::Config,
-    response: &connector::Response,
-) -> Result<()> {
+/// A token request built and its response read into the state to keep,
+/// natively, as a connection does.
+fn native_build_and_read(config: &connector::Config, response: &connector::Response) -> Result<()> {
+    use connector::token_state;
+    let fetch =
+        token_state::token_request(config, &native_context()).map_err(|e| anyhow!("{e}"))?;
+    std::hint::black_box(&fetch);
     std::hint::black_box(
-        connector::token_request(request_config, &native_context()).map_err(|e| anyhow!("{e}"))?,
+        token_state::took(config, fetch.renewal, response, None, &native_context())
+            .map_err(|refusal| anyhow!("{}", refusal.failure))?,
     );
+    Ok(())
+}
+
+/// The same through a connection.
+fn build_and_read(connection: &crate::component::Connection, response: &Response) -> Result<()> {
+    let fetch = connection.token_request(&context())?.map_err(described)?;
+    std::hint::black_box(&fetch.request);
     std::hint::black_box(
-        connector::read_token_response(read_config, response, 1_700_000_001, None)
-            .map_err(|e| anyhow!("{e}"))?,
+        connection
+            .took(fetch.renewal, response, None, &context())?
+            .map_err(|refusal| described(refusal.failure))?,
     );
     Ok(())
 }
 
 fn described(failure: crate::component::Failure) -> anyhow::Error {
-    anyhow!("{}", crate::harness::describe(&failure))
+    anyhow!("{}", crate::component::describe(&failure))
 }
 
 /// Every scenario, measured in this run.
@@ -153,18 +157,9 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     for (name, config) in &configs {
         let document = config.to_string();
         let native_config = opened(&document)?;
-        let native =
-            ns_per_op(|| native_build_and_read(&native_config, &native_config, &native_response))?;
+        let native = ns_per_op(|| native_build_and_read(&native_config, &native_response))?;
         let connection = connector.open(&document)?.map_err(described)?;
-        let wasm = ns_per_op(|| {
-            std::hint::black_box(connection.token_request(&context())?.map_err(described)?);
-            std::hint::black_box(
-                connection
-                    .read_token_response(&response, 1_700_000_001, None)?
-                    .map_err(described)?,
-            );
-            Ok(())
-        })?;
+        let wasm = ns_per_op(|| build_and_read(&connection, &response))?;
         scenarios.push(pair(
             &format!("connection: build + read, {name}"),
             native,
@@ -173,31 +168,20 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ));
     }
 
-    // The same work through the per-call functions: the document crosses
-    // and is parsed on each of the two calls, and each call instantiates.
+    // The same work for a host that keeps nothing: a connection opened
+    // (an instance, the document and its key parsed) for every fetch.
     for (name, config) in &configs {
         let document = config.to_string();
-        let native = ns_per_op(|| {
-            native_build_and_read(&parsed(&document)?, &parsed(&document)?, &native_response)
-        })?;
+        let native = ns_per_op(|| native_build_and_read(&opened(&document)?, &native_response))?;
         let wasm = ns_per_op(|| {
-            std::hint::black_box(
-                connector
-                    .token_request(&document, &context())?
-                    .map_err(described)?,
-            );
-            std::hint::black_box(
-                connector
-                    .read_token_response(&document, &response, 1_700_000_001, None)?
-                    .map_err(described)?,
-            );
-            Ok(())
+            let connection = connector.open(&document)?.map_err(described)?;
+            build_and_read(&connection, &response)
         })?;
         scenarios.push(pair(
-            &format!("functions: build + read, {name}"),
+            &format!("a connection per fetch: open + build + read, {name}"),
             native,
             wasm,
-            "a fresh instance and a parse per call / a parse per call",
+            "open per fetch / open natively per fetch",
         ));
     }
 
@@ -245,7 +229,15 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     });
     let client = configs[0].1.to_string();
     let connection = connector.open(&client)?.map_err(described)?;
-    let kept_trivial = ns_per_op(|| connection.judge(&empty, true).map(drop))?;
+    let state = connection
+        .took(
+            crate::component::Renewal::ConfiguredGrant,
+            &response,
+            None,
+            &context(),
+        )?
+        .map_err(|refusal| described(refusal.failure))?;
+    let kept_trivial = ns_per_op(|| connection.judge(&empty, &state, true).map(drop))?;
     scenarios.push(Scenario {
         name: "a trivial call on a connection (judge a retried 401)".into(),
         native_ns_per_op: None,
@@ -297,7 +289,6 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     let manager = TokenManager::new(
         Harness::new(connector.clone(), &settings),
         Box::new(MemoryStore::default()),
-        RenewalPolicy::default(),
     );
     let api = Request {
         method: "GET".into(),
@@ -326,21 +317,18 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         Ok(())
     })?;
     let cache_hit = ns_per_op(|| {
-        let (token, _) = manager.token(&config).map_err(|e| anyhow!("{e}"))?;
         let authorized = manager
-            .harness()
-            .connection(&config)?
-            .authorize(&api, &token.token_type, token.access_token.expose())?
-            .map_err(described)?;
+            .authorize(&config, &api)
+            .map_err(|e| anyhow!("{e}"))?;
         std::hint::black_box(authorized);
         Ok(())
     })?;
     scenarios.push(Scenario {
-        name: "cache hit: token lookup + Authorization header".into(),
+        name: "cache hit: state lookup + `next` (Authorization)".into(),
         native_ns_per_op: Some(native_hit),
         wasm_ns_per_op: Some(cache_hit),
         ratio: Some(cache_hit / native_hit),
-        note: "token manager + connection / native authorize alone".into(),
+        note: "token manager + connection.next / native authorize alone".into(),
     });
 
     let harness = Harness::new(connector.clone(), &settings);
@@ -350,9 +338,11 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
             .map(drop)
             .map_err(|e| anyhow!("{e}"))
     })?;
-    let request = connector
-        .token_request(&config, &context())?
-        .map_err(described)?;
+    let request = harness
+        .connection(&config)?
+        .token_request(&context())?
+        .map_err(described)?
+        .request;
     let http = HttpClient::new(&settings);
     let plain_post = ns_per_op(|| {
         let response = http.send(&request)?;
@@ -372,8 +362,9 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     // caches, natively.
     let native_config = opened(&config)?;
     let native_fetch = ns_per_op(|| {
-        let built = connector::token_request(&native_config, &native_context())
+        let fetch = connector::token_state::token_request(&native_config, &native_context())
             .map_err(|e| anyhow!("{e}"))?;
+        let built = fetch.request;
         let response = http.send(&Request {
             method: built.method,
             url: built.url,
@@ -386,8 +377,14 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
             body: response.body,
         };
         std::hint::black_box(
-            connector::read_token_response(&native_config, &response, 1_700_000_001, None)
-                .map_err(|e| anyhow!("{e}"))?,
+            connector::token_state::took(
+                &native_config,
+                fetch.renewal,
+                &response,
+                None,
+                &native_context(),
+            )
+            .map_err(|refusal| anyhow!("{}", refusal.failure))?,
         );
         Ok(())
     })?;
@@ -433,7 +430,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
                                   "client_id": format!("app-{index}"), "client_secret": "s3cret"})
                 .to_string();
             let connection = connector.open(&document)?.map_err(described)?;
-            connection.token_request(&context())?.map_err(described)?;
+            build_and_read(&connection, &response)?;
             kept.push(connection);
         }
         with_connections = resident_kib()
@@ -458,6 +455,58 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
             )),
         ),
     });
+    scenarios.extend(start_up(&config)?);
+    Ok(scenarios)
+}
+
+/// What a command of the CLI takes from start to exit, with the compiled
+/// component loaded from the compile cache: the median of several runs of
+/// `oauth-harness schema` and `validate`, and what compiling it anew costs.
+/// Only when the bench runs from the `oauth-harness` binary itself.
+fn start_up(config: &str) -> Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    let compile = ns_per_op(|| {
+        crate::component::compile_uncached(crate::component::EMBEDDED_COMPONENT).map(drop)
+    })?;
+    let load = ns_per_op(|| ConnectorHost::embedded().map(drop))?;
+    scenarios.push(Scenario {
+        name: "load the embedded component: cached / compiled".into(),
+        native_ns_per_op: Some(compile),
+        wasm_ns_per_op: Some(load),
+        ratio: Some(load / compile),
+        note: "from the compile cache / Cranelift at start-up (the native column)".into(),
+    });
+    let Ok(executable) = std::env::current_exe() else {
+        return Ok(scenarios);
+    };
+    if executable.file_stem().and_then(|stem| stem.to_str()) != Some("oauth-harness") {
+        return Ok(scenarios);
+    }
+    let document =
+        std::env::temp_dir().join(format!("oauth-harness-bench-{}.json", std::process::id()));
+    std::fs::write(&document, config)?;
+    let document_arg = document.display().to_string();
+    for args in [vec!["schema"], vec!["validate", document_arg.as_str()]] {
+        let mut times = Vec::new();
+        for _ in 0..11 {
+            let start = Instant::now();
+            let status = std::process::Command::new(&executable)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            times.push(start.elapsed().as_nanos() as f64);
+            anyhow::ensure!(status.success(), "`oauth-harness {}` failed", args[0]);
+        }
+        times.sort_by(f64::total_cmp);
+        scenarios.push(Scenario {
+            name: format!("`oauth-harness {}`, whole process", args[0]),
+            native_ns_per_op: None,
+            wasm_ns_per_op: Some(times[times.len() / 2]),
+            ratio: None,
+            note: "median of 11 runs, component from the compile cache".into(),
+        });
+    }
+    let _ = std::fs::remove_file(document);
     Ok(scenarios)
 }
 

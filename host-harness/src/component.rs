@@ -7,6 +7,7 @@
 //! per call) and memory, with a WASI context that grants nothing: no
 //! directories, no environment, no arguments, no network, no clocks.
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -16,24 +17,27 @@ use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::{cli, random, sync};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use serde_json::{Value, json};
+
 use crate::lock;
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "oauth-connector",
-        // Tests compare what a connection answers with what the functions do.
+        // Tests compare what the component answers.
         additional_derives: [PartialEq],
     });
 }
 
-pub use bindings::exports::oauth2::connector::api_calls::{Challenge, Verdict};
-pub use bindings::exports::oauth2::connector::http::{Request, Response};
-pub use bindings::exports::oauth2::connector::settings::FieldError;
-pub use bindings::exports::oauth2::connector::tokens::{
-    Context, Failure, Introspection, OauthError, Token, TokenTypeHint, Unreadable,
+use bindings::exports::oauth2::connector::connection as wit;
+use bindings::exports::oauth2::connector::types as wit_types;
+
+pub use bindings::exports::oauth2::connector::connection::{Login, Loopback, Renewal};
+pub use bindings::exports::oauth2::connector::helpers::{Challenge, Introspection};
+pub use bindings::exports::oauth2::connector::types::{
+    Context, Failure, FieldError, OauthError, Request, Response, Token, TokenTypeHint, Unreadable,
 };
-pub use bindings::exports::oauth2::connector::user_login::{Authorization, LoginStep};
 
 /// The connector component built from this repository's sources.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/connector.wasm"));
@@ -84,6 +88,23 @@ impl Default for Limits {
             pooled_instances: None,
         }
     }
+}
+
+/// The engine settings for these limits: the component model, fuel, and
+/// the pooling allocator when asked for.
+fn engine_config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true).consume_fuel(true);
+    if let Some(instances) = limits.pooled_instances {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(4))
+            .total_tables(instances.saturating_mul(16))
+            .max_memory_size(limits.memory_bytes);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
 }
 
 /// What a store holds: the locked-down WASI context and the limits.
@@ -156,21 +177,9 @@ impl ConnectorHost {
 
     /// Compiles component bytes; `name` says what they are in error messages.
     pub fn from_bytes(bytes: &[u8], name: &str, limits: Limits) -> Result<Self> {
-        let mut config = Config::new();
-        config.wasm_component_model(true).consume_fuel(true);
-        if let Some(instances) = limits.pooled_instances {
-            let mut pool = wasmtime::PoolingAllocationConfig::default();
-            pool.total_component_instances(instances)
-                .total_core_instances(instances.saturating_mul(4))
-                .total_memories(instances.saturating_mul(4))
-                .total_tables(instances.saturating_mul(16))
-                .max_memory_size(limits.memory_bytes);
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        }
-        let engine = anyhow_result(Engine::new(&config))
+        let engine = anyhow_result(Engine::new(&engine_config(&limits)))
             .context("failed to configure the wasmtime engine")?;
-        let component = anyhow_result(Component::new(&engine, bytes))
-            .with_context(|| format!("failed to compile {name}"))?;
+        let component = compile_cached(&engine, bytes, name)?;
         let mut linker = Linker::new(&engine);
         add_provided_wasi(&mut linker)?;
         let instance_pre = anyhow_result(linker.instantiate_pre(&component))
@@ -263,7 +272,7 @@ impl ConnectorHost {
         ) -> wasmtime::Result<T>,
     ) -> Result<(Kept, T)> {
         anyhow_result(kept.store.set_fuel(self.limits.fuel))?;
-        let guest = kept.instance.oauth2_connector_connections().connection();
+        let guest = kept.instance.oauth2_connector_connection().connection();
         let value = self.trapped(method(&guest, &mut kept.store, kept.handle), name)?;
         Ok((kept, value))
     }
@@ -273,7 +282,7 @@ impl ConnectorHost {
         let (mut store, instance) = self.instantiate()?;
         let opened = self.trapped(
             instance
-                .oauth2_connector_connections()
+                .oauth2_connector_connection()
                 .connection()
                 .call_open(&mut store, config),
             "connection.open",
@@ -325,163 +334,14 @@ impl ConnectorHost {
         )
     }
 
-    /// The token request for the configured grant.
-    pub fn token_request(&self, config: &str, cx: &Context) -> Result<Result<Request, Failure>> {
+    /// The challenges in a response's `WWW-Authenticate` headers.
+    pub fn challenges(&self, response: &Response) -> Result<Vec<Challenge>> {
         let (mut store, instance) = self.instantiate()?;
         self.trapped(
             instance
-                .oauth2_connector_tokens()
-                .call_token_request(&mut store, config, cx),
-            "token-request",
-        )
-    }
-
-    /// A refresh request for this refresh token.
-    pub fn refresh_request(
-        &self,
-        config: &str,
-        refresh_token: &str,
-        cx: &Context,
-    ) -> Result<Result<Request, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance.oauth2_connector_tokens().call_refresh_request(
-                &mut store,
-                config,
-                refresh_token,
-                cx,
-            ),
-            "refresh-request",
-        )
-    }
-
-    /// Reads a token endpoint response received at `now`; `presented` is
-    /// the refresh token the request sent, if any.
-    pub fn read_token_response(
-        &self,
-        config: &str,
-        response: &Response,
-        now: u64,
-        presented: Option<&str>,
-    ) -> Result<Result<Token, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_tokens()
-                .call_read_token_response(&mut store, config, response, now, presented),
-            "read-token-response",
-        )
-    }
-
-    /// The authorization URL of a browser login.
-    pub fn authorization_url(
-        &self,
-        config: &str,
-        cx: &Context,
-        state: Option<&str>,
-        code_verifier: Option<&str>,
-    ) -> Result<Result<Authorization, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_user_login()
-                .call_authorization_url(&mut store, config, cx, state, code_verifier),
-            "authorization-url",
-        )
-    }
-
-    /// What a login's redirect leads to: the code exchange, or the token.
-    pub fn finish_login(
-        &self,
-        config: &str,
-        redirect_url: &str,
-        expected_state: &str,
-        code_verifier: Option<&str>,
-        cx: &Context,
-    ) -> Result<Result<LoginStep, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance.oauth2_connector_user_login().call_finish_login(
-                &mut store,
-                config,
-                redirect_url,
-                expected_state,
-                code_verifier,
-                cx,
-            ),
-            "finish-login",
-        )
-    }
-
-    /// The code from a login's redirect.
-    pub fn read_redirect(
-        &self,
-        config: &str,
-        redirect_url: &str,
-        expected_state: &str,
-    ) -> Result<Result<String, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance.oauth2_connector_user_login().call_read_redirect(
-                &mut store,
-                config,
-                redirect_url,
-                expected_state,
-            ),
-            "read-redirect",
-        )
-    }
-
-    /// The request exchanging a code for a token.
-    pub fn code_exchange_request(
-        &self,
-        config: &str,
-        code: &str,
-        code_verifier: Option<&str>,
-        cx: &Context,
-    ) -> Result<Result<Request, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_user_login()
-                .call_code_exchange_request(&mut store, config, code, code_verifier, cx),
-            "code-exchange-request",
-        )
-    }
-
-    /// The token in an implicit grant's redirect.
-    pub fn read_implicit_redirect(
-        &self,
-        config: &str,
-        redirect_url: &str,
-        expected_state: &str,
-        now: u64,
-    ) -> Result<Result<Token, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_user_login()
-                .call_read_implicit_redirect(&mut store, config, redirect_url, expected_state, now),
-            "read-implicit-redirect",
-        )
-    }
-}
-
-impl ConnectorHost {
-    /// The request asking the introspection endpoint about a token.
-    pub fn introspection_request(
-        &self,
-        config: &str,
-        token: &str,
-        hint: Option<TokenTypeHint>,
-        cx: &Context,
-    ) -> Result<Result<Request, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_tokens()
-                .call_introspection_request(&mut store, config, token, hint, cx),
-            "introspection-request",
+                .oauth2_connector_helpers()
+                .call_challenges(&mut store, response),
+            "challenges",
         )
     }
 
@@ -493,26 +353,9 @@ impl ConnectorHost {
         let (mut store, instance) = self.instantiate()?;
         self.trapped(
             instance
-                .oauth2_connector_tokens()
+                .oauth2_connector_helpers()
                 .call_read_introspection_response(&mut store, response),
             "read-introspection-response",
-        )
-    }
-
-    /// The request revoking a token.
-    pub fn revocation_request(
-        &self,
-        config: &str,
-        token: &str,
-        hint: Option<TokenTypeHint>,
-        cx: &Context,
-    ) -> Result<Result<Request, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_tokens()
-                .call_revocation_request(&mut store, config, token, hint, cx),
-            "revocation-request",
         )
     }
 
@@ -521,79 +364,9 @@ impl ConnectorHost {
         let (mut store, instance) = self.instantiate()?;
         self.trapped(
             instance
-                .oauth2_connector_tokens()
+                .oauth2_connector_helpers()
                 .call_read_revocation_response(&mut store, response),
             "read-revocation-response",
-        )
-    }
-
-    /// The API request with the access token in it.
-    pub fn authorize(
-        &self,
-        config: &str,
-        request: &Request,
-        token_type: &str,
-        access_token: &str,
-    ) -> Result<Result<Request, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance.oauth2_connector_api_calls().call_authorize(
-                &mut store,
-                config,
-                request,
-                token_type,
-                access_token,
-            ),
-            "authorize",
-        )
-    }
-
-    /// Whether an API's response calls for a new token and one retry.
-    pub fn judge(
-        &self,
-        config: &str,
-        response: &Response,
-        retried: bool,
-    ) -> Result<Result<Verdict, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_api_calls()
-                .call_judge(&mut store, config, response, retried),
-            "judge",
-        )
-    }
-
-    /// The challenges in a response's `WWW-Authenticate` headers.
-    pub fn challenges(&self, response: &Response) -> Result<Vec<Challenge>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_api_calls()
-                .call_challenges(&mut store, response),
-            "challenges",
-        )
-    }
-
-    /// Whether a failed refresh should be followed by the configured grant.
-    pub fn falls_back_to_grant(&self, failure: &Failure) -> Result<bool> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_api_calls()
-                .call_falls_back_to_grant(&mut store, failure),
-            "falls-back-to-grant",
-        )
-    }
-
-    /// The key under which this configuration's tokens are cached and stored.
-    pub fn token_cache_key(&self, config: &str) -> Result<Result<String, Failure>> {
-        let (mut store, instance) = self.instantiate()?;
-        self.trapped(
-            instance
-                .oauth2_connector_api_calls()
-                .call_token_cache_key(&mut store, config),
-            "token-cache-key",
         )
     }
 }
@@ -606,14 +379,115 @@ struct Kept {
 }
 
 /// The generated accessor for the `connection` resource's methods.
-type ConnectionMethods<'a> = bindings::exports::oauth2::connector::connections::GuestConnection<'a>;
+type ConnectionMethods<'a> = wit::GuestConnection<'a>;
+
+/// What the host keeps for a connection's cache key: the component's
+/// record of a token, opaque to the host, and when it may be forgotten.
+/// Debug output hides the record.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenState {
+    data: Redacted,
+    /// After this time (unix seconds) the state holds nothing usable.
+    pub evict_after: Option<u64>,
+}
+
+impl TokenState {
+    /// A state as a store kept it.
+    pub fn new(data: String, evict_after: Option<u64>) -> Self {
+        Self {
+            data: Redacted::new(data),
+            evict_after,
+        }
+    }
+
+    /// The component's record, to store as it is. A secret.
+    pub fn data(&self) -> &str {
+        self.data.expose()
+    }
+
+    fn to_wit(&self) -> wit_types::TokenState {
+        wit_types::TokenState {
+            data: self.data.expose().to_owned(),
+            evict_after: self.evict_after,
+        }
+    }
+}
+
+impl From<wit_types::TokenState> for TokenState {
+    fn from(state: wit_types::TokenState) -> Self {
+        Self::new(state.data, state.evict_after)
+    }
+}
+
+impl fmt::Debug for TokenState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenState")
+            .field("data", &self.data)
+            .field("evict_after", &self.evict_after)
+            .finish()
+    }
+}
+
+/// A request for the token endpoint, and which renewal it is (for `took`).
+#[derive(Clone)]
+pub struct TokenFetch {
+    /// The request to send.
+    pub request: Request,
+    /// What the answer is read as.
+    pub renewal: Renewal,
+}
+
+impl From<wit::TokenFetch> for TokenFetch {
+    fn from(fetch: wit::TokenFetch) -> Self {
+        Self {
+            request: fetch.request,
+            renewal: fetch.renewal,
+        }
+    }
+}
+
+/// What the host does next for an API call.
+pub enum Step {
+    /// Send this request: the API request with the token in it.
+    Send(Request),
+    /// Obtain a token first.
+    Fetch(TokenFetch),
+    /// A person must log in; why.
+    LogIn(String),
+}
+
+/// Why `took` produced no state.
+pub struct Refusal {
+    /// What went wrong.
+    pub failure: Failure,
+    /// A request that can still get a token.
+    pub fallback: Option<TokenFetch>,
+}
+
+/// What the host does with an API's response.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Hand it to the caller.
+    Accept,
+    /// Store this state (the used one, spent) in its place and retry once.
+    RenewAndRetry(TokenState),
+}
+
+/// What a login's redirect leads to.
+pub enum LoginStep {
+    /// Send this code exchange and read it with `took`.
+    Exchange(TokenFetch),
+    /// The implicit grant's token: store it.
+    Done(TokenState),
+}
 
 /// A configuration opened once in an instance of its own, which every call
 /// reuses: no instantiation, no start-up, no parsing of the document or of
 /// its keys per call. Calls on one connection take turns (a lock); open one
 /// connection per configuration, or several for parallel calls. Each call
 /// still gets the full fuel budget, and the instance's memory stays under
-/// the memory limit.
+/// the memory limit. The methods are the component's `connection`
+/// resource's, in the order its WIT documents them.
 ///
 /// A trap leaves an instance unusable, so after one the connection opens
 /// its configuration again in a fresh instance at the next call.
@@ -645,7 +519,7 @@ impl Connection {
             None => self.host.open_kept(&self.config)?.map_err(|failure| {
                 anyhow!(
                     "the connector component refused to reopen a configuration it had opened: {}",
-                    crate::harness::describe(&failure)
+                    describe(&failure)
                 )
             })?,
         };
@@ -654,59 +528,102 @@ impl Connection {
         Ok(value)
     }
 
-    /// The key under which this configuration's tokens are cached and
-    /// stored, read once when the connection was opened.
+    /// The key under which this configuration's token state is kept, read
+    /// once when the connection was opened.
     pub fn cache_key(&self) -> &str {
         &self.cache_key
     }
 
-    /// The token request for the configured grant.
-    pub fn token_request(&self, cx: &Context) -> Result<Result<Request, Failure>> {
-        self.call("connection.token-request", |guest, store, handle| {
-            guest.call_token_request(store, handle, cx)
-        })
-    }
-
-    /// A refresh request for this refresh token.
-    pub fn refresh_request(
+    /// What to do next for an API call, given the state held for the
+    /// cache key.
+    pub fn next(
         &self,
-        refresh_token: &str,
+        api_request: &Request,
+        held: Option<&TokenState>,
         cx: &Context,
-    ) -> Result<Result<Request, Failure>> {
-        self.call("connection.refresh-request", |guest, store, handle| {
-            guest.call_refresh_request(store, handle, refresh_token, cx)
-        })
+    ) -> Result<Result<Step, Failure>> {
+        let held = held.map(TokenState::to_wit);
+        let step = self.call("connection.next", |guest, store, handle| {
+            guest.call_next(store, handle, api_request, held.as_ref(), cx)
+        })?;
+        Ok(step.map(|step| match step {
+            wit::Step::Send(request) => Step::Send(request),
+            wit::Step::Fetch(fetch) => Step::Fetch(fetch.into()),
+            wit::Step::LogIn(reason) => Step::LogIn(reason),
+        }))
     }
 
-    /// Reads a token endpoint response received at `now`; `presented` is
-    /// the refresh token the request sent, if any.
-    pub fn read_token_response(
+    /// The configured grant's request, whatever is held.
+    pub fn token_request(&self, cx: &Context) -> Result<Result<TokenFetch, Failure>> {
+        let fetch = self.call("connection.token-request", |guest, store, handle| {
+            guest.call_token_request(store, handle, cx)
+        })?;
+        Ok(fetch.map(Into::into))
+    }
+
+    /// Reads the token endpoint's answer to a fetch: the state to store
+    /// before use, or why there is none.
+    pub fn took(
         &self,
+        renewal: Renewal,
         response: &Response,
-        now: u64,
-        presented: Option<&str>,
-    ) -> Result<Result<Token, Failure>> {
-        self.call("connection.read-token-response", |guest, store, handle| {
-            guest.call_read_token_response(store, handle, response, now, presented)
+        held: Option<&TokenState>,
+        cx: &Context,
+    ) -> Result<Result<TokenState, Refusal>> {
+        let held = held.map(TokenState::to_wit);
+        let took = self.call("connection.took", |guest, store, handle| {
+            guest.call_took(store, handle, renewal, response, held.as_ref(), cx)
+        })?;
+        Ok(took.map(Into::into).map_err(|refusal| Refusal {
+            failure: refusal.failure,
+            fallback: refusal.fallback.map(Into::into),
+        }))
+    }
+
+    /// What an API's response to a request authorized with `used` means.
+    pub fn judge(&self, response: &Response, used: &TokenState, retried: bool) -> Result<Verdict> {
+        let used = used.to_wit();
+        let verdict = self.call("connection.judge", |guest, store, handle| {
+            guest.call_judge(store, handle, response, &used, retried)
+        })?;
+        Ok(match verdict {
+            wit::Verdict::Accept => Verdict::Accept,
+            wit::Verdict::RenewAndRetry(spent) => Verdict::RenewAndRetry(spent.into()),
         })
     }
 
-    /// The API request with the access token in it.
-    pub fn authorize(
+    /// What a state holds, for showing to a person.
+    pub fn describe(&self, state: &TokenState) -> Result<Result<ObtainedToken, Failure>> {
+        let wit_state = state.to_wit();
+        let token = self.call("connection.describe", |guest, store, handle| {
+            guest.call_describe(store, handle, &wit_state)
+        })?;
+        Ok(token.map(|token| ObtainedToken::new(token, state.clone())))
+    }
+
+    /// The state after one of its tokens was revoked; `None` when nothing
+    /// usable is left.
+    pub fn revoked(
         &self,
-        request: &Request,
-        token_type: &str,
-        access_token: &str,
-    ) -> Result<Result<Request, Failure>> {
-        self.call("connection.authorize", |guest, store, handle| {
-            guest.call_authorize(store, handle, request, token_type, access_token)
-        })
+        state: &TokenState,
+        which: TokenTypeHint,
+    ) -> Result<Result<Option<TokenState>, Failure>> {
+        let state = state.to_wit();
+        let revoked = self.call("connection.revoked", |guest, store, handle| {
+            guest.call_revoked(store, handle, &state, which)
+        })?;
+        Ok(revoked.map(|left| left.map(Into::into)))
     }
 
-    /// Whether an API's response calls for a new token and one retry.
-    pub fn judge(&self, response: &Response, retried: bool) -> Result<Verdict> {
-        self.call("connection.judge", |guest, store, handle| {
-            guest.call_judge(store, handle, response, retried)
+    /// `document` with the state's refresh token written into it.
+    pub fn keep_in_document(
+        &self,
+        document: &str,
+        state: &TokenState,
+    ) -> Result<Result<String, Failure>> {
+        let state = state.to_wit();
+        self.call("connection.keep-in-document", |guest, store, handle| {
+            guest.call_keep_in_document(store, handle, document, &state)
         })
     }
 
@@ -735,36 +652,265 @@ impl Connection {
         })
     }
 
-    /// The authorization URL of a browser login.
-    pub fn authorization_url(
+    /// Where to listen for a login's redirect.
+    pub fn loopback_redirect(&self) -> Result<Result<Loopback, Failure>> {
+        self.call("connection.loopback-redirect", |guest, store, handle| {
+            guest.call_loopback_redirect(store, handle)
+        })
+    }
+
+    /// Starts a browser login.
+    pub fn begin_login(
         &self,
         cx: &Context,
         state: Option<&str>,
         code_verifier: Option<&str>,
-    ) -> Result<Result<Authorization, Failure>> {
-        self.call("connection.authorization-url", |guest, store, handle| {
-            guest.call_authorization_url(store, handle, cx, state, code_verifier)
+        port: Option<u16>,
+    ) -> Result<Result<Login, Failure>> {
+        self.call("connection.begin-login", |guest, store, handle| {
+            guest.call_begin_login(store, handle, cx, state, code_verifier, port)
         })
     }
 
-    /// What a login's redirect leads to: the code exchange, or the token.
+    /// What a login's redirect leads to.
     pub fn finish_login(
         &self,
         redirect_url: &str,
-        expected_state: &str,
-        code_verifier: Option<&str>,
+        login: &Login,
         cx: &Context,
     ) -> Result<Result<LoginStep, Failure>> {
-        self.call("connection.finish-login", |guest, store, handle| {
-            guest.call_finish_login(
-                store,
-                handle,
-                redirect_url,
-                expected_state,
-                code_verifier,
-                cx,
-            )
+        let step = self.call("connection.finish-login", |guest, store, handle| {
+            guest.call_finish_login(store, handle, redirect_url, login, cx)
+        })?;
+        Ok(step.map(|step| match step {
+            wit::LoginStep::Exchange(fetch) => LoginStep::Exchange(fetch.into()),
+            wit::LoginStep::Done(state) => LoginStep::Done(state.into()),
+        }))
+    }
+}
+
+/// A token a state holds, as the component describes it, with the state
+/// itself; Debug output and [`ObtainedToken::to_json`] hide the secrets.
+#[derive(Clone)]
+pub struct ObtainedToken {
+    /// The access token.
+    pub access_token: Redacted,
+    /// The token type, such as `Bearer`.
+    pub token_type: String,
+    /// When it expires, unix seconds.
+    pub expires_at: Option<u64>,
+    /// The refresh token kept with it.
+    pub refresh_token: Option<Redacted>,
+    /// Whether the answer that produced it carried a new refresh token.
+    pub refresh_token_rotated: bool,
+    /// The granted scope.
+    pub scope: Option<String>,
+    /// Every other member of the token response, as a JSON object.
+    pub extra: String,
+    /// The state it was read from, to store.
+    pub state: TokenState,
+}
+
+impl ObtainedToken {
+    fn new(token: Token, state: TokenState) -> Self {
+        Self {
+            access_token: Redacted::new(token.access_token),
+            token_type: token.token_type,
+            expires_at: token.expires_at,
+            refresh_token: token.refresh_token.map(Redacted::new),
+            refresh_token_rotated: token.refresh_token_rotated,
+            scope: token.scope,
+            extra: token.extra,
+            state,
+        }
+    }
+
+    /// The token as JSON for printing: the access and refresh tokens, and
+    /// every string in `extra` (an `id_token`, say), show as `[redacted]`
+    /// unless `show_secrets`.
+    pub fn to_json(&self, show_secrets: bool) -> Value {
+        let secret = |value: &str| {
+            if show_secrets {
+                Value::String(value.to_owned())
+            } else {
+                Value::String("[redacted]".to_owned())
+            }
+        };
+        let mut extra: Value = serde_json::from_str(&self.extra).unwrap_or_else(|_| json!({}));
+        if !show_secrets {
+            redact_strings(&mut extra);
+        }
+        json!({
+            "token_type": self.token_type,
+            "expires_at": self.expires_at,
+            "scope": self.scope,
+            "access_token": secret(self.access_token.expose()),
+            "refresh_token": self.refresh_token.as_ref().map(|t| secret(t.expose())),
+            "refresh_token_rotated": self.refresh_token_rotated,
+            "extra": extra,
         })
+    }
+}
+
+/// `extra` may hold secrets (an `id_token`): Debug shows its size only.
+impl fmt::Debug for ObtainedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObtainedToken")
+            .field("access_token", &self.access_token)
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("refresh_token_rotated", &self.refresh_token_rotated)
+            .field("scope", &self.scope)
+            .field("extra_len", &self.extra.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Replaces every string in a JSON value, however deeply nested (Slack's
+/// `authed_user.access_token`), with `[redacted]`.
+fn redact_strings(value: &mut Value) {
+    match value {
+        Value::String(text) => *text = "[redacted]".to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(redact_strings),
+        Value::Object(members) => members.values_mut().for_each(redact_strings),
+        _ => {}
+    }
+}
+
+/// A string that Debug output shows as `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    /// Wraps a secret.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The value itself; the caller must not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The one way a component failure is put in words: the connector
+/// library's own messages, hints included.
+pub fn describe(failure: &Failure) -> String {
+    connector::Failure::from(failure.clone()).to_string()
+}
+
+impl From<Failure> for connector::Failure {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::InvalidConfig(errors) => connector::Failure::InvalidConfig(
+                errors
+                    .into_iter()
+                    .map(|e| connector::FieldError {
+                        field: e.field,
+                        message: e.message,
+                        fix: e.fix,
+                    })
+                    .collect(),
+            ),
+            Failure::Rejected(e) => connector::Failure::Rejected(connector::OAuthError {
+                error: e.error,
+                error_description: e.error_description,
+                error_uri: e.error_uri,
+                status: e.status,
+            }),
+            Failure::UnreadableResponse(u) => {
+                connector::Failure::Unreadable(connector::Unreadable {
+                    problem: u.problem,
+                    location: u.location,
+                    status: u.status,
+                    snippet: u.snippet,
+                })
+            }
+            Failure::BadRedirect(message) => connector::Failure::BadRedirect(message),
+            Failure::UnknownState(message) => connector::Failure::UnknownState(message),
+            Failure::Other(message) => connector::Failure::Other(message),
+        }
+    }
+}
+
+/// Compiles a component with the harness's default engine settings and no
+/// cache: what every start-up would cost without one (for the bench).
+pub fn compile_uncached(bytes: &[u8]) -> Result<Component> {
+    let engine = anyhow_result(Engine::new(&engine_config(&Limits::default())))?;
+    anyhow_result(Component::new(&engine, bytes))
+}
+
+/// Where compiled components are kept between runs:
+/// `$OAUTH_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/oauth-harness`, else
+/// `~/.cache/oauth-harness`; none when there is no home either.
+pub fn compile_cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let absolute = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
+    absolute("OAUTH_HARNESS_CACHE_DIR")
+        .or_else(|| absolute("XDG_CACHE_HOME").map(|cache| cache.join("oauth-harness")))
+        .or_else(|| absolute("HOME").map(|home| home.join(".cache/oauth-harness")))
+}
+
+/// Compiles a component, or loads what an earlier run compiled from the
+/// same bytes with the same engine settings: Cranelift takes a second or
+/// more for the connector, loading its machine code a few milliseconds.
+///
+/// The artifact's name is a digest of the component's bytes and of
+/// wasmtime's compatibility hash (its version and every setting that
+/// changes the code, fuel metering included), so another component, another
+/// wasmtime or other settings never load it. A cache that cannot be read or
+/// written only costs the compilation.
+fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component> {
+    use sha2::{Digest as _, Sha256};
+    use std::hash::{Hash as _, Hasher as _};
+
+    let compile = || {
+        anyhow_result(Component::new(engine, bytes))
+            .with_context(|| format!("failed to compile {name}"))
+    };
+    let Some(directory) = compile_cache_dir() else {
+        return compile();
+    };
+    let mut settings = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut settings);
+    let mut digest = Sha256::new();
+    digest.update(bytes);
+    digest.update(settings.finish().to_le_bytes());
+    let digest = digest.finalize();
+    let file_name: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let artifact = directory.join(format!("component-{file_name}.cwasm"));
+    if artifact.is_file() {
+        // SAFETY: the file was written below by this harness from a
+        // component it compiled itself, under a name that binds it to those
+        // bytes and these engine settings, in a directory only its owner can
+        // write; wasmtime checks the header and its version again.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine, &artifact) };
+        if let Ok(component) = loaded {
+            return Ok(component);
+        }
+    }
+    let compiled = anyhow_result(engine.precompile_component(bytes))
+        .with_context(|| format!("failed to compile {name}"))?;
+    let stored = crate::files::create_private_dir(&directory)
+        .and_then(|()| crate::files::replace_private(&artifact, &compiled));
+    // SAFETY: these bytes were produced by this engine a moment ago.
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, &compiled) };
+    match (stored, anyhow_result(component)) {
+        (_, Ok(component)) => Ok(component),
+        (_, Err(_)) => compile(),
     }
 }
 
@@ -868,15 +1014,53 @@ mod tests {
         }
     }
 
+    fn api() -> Request {
+        Request {
+            method: "GET".into(),
+            url: "https://api.example.com/v1".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     #[test]
-    fn a_connection_answers_as_the_functions_do() {
+    fn a_connection_drives_the_token_lifecycle() {
         let host = ConnectorHost::embedded().expect("loads");
+        let config = serde_json::json!({"grant_type": "client_credentials", "token_url": "https://as.example.com/token",
+                                        "client_id": "app", "client_secret": "s3cret", "scope": "read"})
+        .to_string();
+        let connection = host.open(&config).expect("runs").expect("opens");
+        let Step::Fetch(fetch) = connection
+            .next(&api(), None, &cx())
+            .expect("runs")
+            .expect("a step")
+        else {
+            panic!("nothing held: a token must be fetched first");
+        };
+        assert_eq!(fetch.request.url, "https://as.example.com/token");
         let response = Response {
             status: 200,
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: br#"{"access_token":"at","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#
-                .to_vec(),
+            body: br#"{"access_token":"at-1","token_type":"Bearer","expires_in":3600}"#.to_vec(),
         };
+        let state = connection
+            .took(fetch.renewal, &response, None, &cx())
+            .expect("runs")
+            .map_err(|refusal| describe(&refusal.failure))
+            .expect("a state");
+        assert!(!format!("{state:?}").contains("at-1"), "{state:?}");
+        let Step::Send(authorized) = connection
+            .next(&api(), Some(&state), &cx())
+            .expect("runs")
+            .expect("a step")
+        else {
+            panic!("a fresh token is used");
+        };
+        assert!(
+            authorized
+                .headers
+                .contains(&("Authorization".into(), "Bearer at-1".into()))
+        );
         let refused = Response {
             status: 401,
             headers: vec![(
@@ -885,41 +1069,54 @@ mod tests {
             )],
             body: Vec::new(),
         };
-        let configs = [
-            serde_json::json!({"grant_type": "client_credentials", "token_url": "https://as.example.com/token",
-                               "client_id": "app", "client_secret": "s3cret", "scope": "read"}),
-            // RS256 with PKCS#1 v1.5 is deterministic: the kept key must
-            // sign exactly what a freshly parsed one signs.
-            serde_json::json!({"grant_type": "jwt_bearer", "token_url": "https://as.example.com/token",
-                               "client_auth": "none", "jwt": {"header": {"alg": "RS256"}, "issuer": "svc",
-                               "subject": "svc", "private_key": crate::server::registry::keys::RSA_PRIVATE}}),
-        ];
-        for config in configs {
-            let config = config.to_string();
-            let connection = host.open(&config).expect("runs").expect("opens");
-            assert_eq!(
-                connection.cache_key(),
-                host.token_cache_key(&config).expect("runs").expect("a key")
-            );
-            // Twice: the second call runs on the kept instance.
-            for _ in 0..2 {
-                assert_eq!(
-                    connection.token_request(&cx()).expect("runs"),
-                    host.token_request(&config, &cx()).expect("runs")
-                );
-                assert_eq!(
-                    connection
-                        .read_token_response(&response, 1_700_000_001, Some("rt-1"))
-                        .expect("runs"),
-                    host.read_token_response(&config, &response, 1_700_000_001, Some("rt-1"))
-                        .expect("runs")
-                );
-                assert_eq!(
-                    connection.judge(&refused, false).expect("runs"),
-                    Verdict::RenewTokenAndRetry
-                );
-            }
-        }
+        let Verdict::RenewAndRetry(spent) =
+            connection.judge(&refused, &state, false).expect("runs")
+        else {
+            panic!("an invalid_token refusal spends the token");
+        };
+        assert!(matches!(
+            connection.next(&api(), Some(&spent), &cx()).expect("runs"),
+            Ok(Step::Fetch(_))
+        ));
+        assert!(matches!(
+            connection.judge(&refused, &state, true).expect("runs"),
+            Verdict::Accept
+        ));
+        let token = connection.describe(&state).expect("runs").expect("known");
+        assert_eq!(token.access_token.expose(), "at-1");
+        assert_eq!(token.scope.as_deref(), Some("read"));
+    }
+
+    #[test]
+    fn a_kept_key_signs_as_a_freshly_opened_one() {
+        // RS256 with PKCS#1 v1.5 is deterministic: the kept key must sign
+        // exactly what a freshly parsed one signs.
+        let host = ConnectorHost::embedded().expect("loads");
+        let config = serde_json::json!({"grant_type": "jwt_bearer", "token_url": "https://as.example.com/token",
+                           "client_auth": "none", "jwt": {"header": {"alg": "RS256"}, "issuer": "svc",
+                           "subject": "svc", "private_key": crate::server::registry::keys::RSA_PRIVATE}})
+        .to_string();
+        let kept = host.open(&config).expect("runs").expect("opens");
+        let first = kept
+            .token_request(&cx())
+            .expect("runs")
+            .expect("a fetch")
+            .request;
+        let again = kept
+            .token_request(&cx())
+            .expect("runs")
+            .expect("a fetch")
+            .request;
+        let fresh = host
+            .open(&config)
+            .expect("runs")
+            .expect("opens")
+            .token_request(&cx())
+            .expect("runs")
+            .expect("a fetch")
+            .request;
+        assert_eq!(first, again);
+        assert_eq!(first, fresh);
     }
 
     #[test]
@@ -974,8 +1171,9 @@ mod tests {
             headers: Vec::new(),
             body: Vec::new(),
         };
+        let used = TokenState::new("any".into(), None);
         let panicked = connection
-            .judge(&status(500), false)
+            .judge(&status(500), &used, false)
             .expect_err("panics")
             .to_string();
         assert!(
@@ -983,10 +1181,12 @@ mod tests {
             "{panicked}"
         );
         // The trapped instance is gone; the configuration is opened again.
-        assert_eq!(
-            connection.judge(&status(200), false).expect("served"),
+        assert!(matches!(
+            connection
+                .judge(&status(200), &used, false)
+                .expect("served"),
             Verdict::Accept
-        );
+        ));
         assert_eq!(connection.cache_key(), "fine");
     }
 

@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::browser;
-use crate::component::{ConnectorHost, Failure};
-use crate::harness::{Harness, ObtainedToken, TokenError, unix_now};
+use crate::component::{ConnectorHost, Failure, ObtainedToken};
+use crate::harness::{Harness, TokenError, unix_now};
 use crate::http_client::{HttpClient, HttpSettings, ca_certificates};
 use crate::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS, client, keys};
 use crate::server::{AuthorizationServer, ServerOptions};
@@ -290,12 +290,7 @@ fn obtain(
             let config = config.to_string();
             let login = harness.authorization(&config, None, None)?;
             let redirect = browser::follow_authorization(http, &login.url)?;
-            harness.finish_login(
-                &config,
-                &redirect,
-                &login.state,
-                login.code_verifier.as_deref(),
-            )
+            harness.finish_login(&config, &redirect, &login)
         }
     }
 }

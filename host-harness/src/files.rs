@@ -45,3 +45,14 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_all()?;
     Ok(())
 }
+
+/// Creates a directory (and its parents) readable by the owner only.
+pub fn create_private_dir(directory: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(directory)
+        .with_context(|| format!("failed to create `{}`", directory.display()))
+}

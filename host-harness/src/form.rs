@@ -28,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::component::FieldError;
+use crate::component::{FieldError, Login};
 use crate::{ConnectorHost, Harness, HttpSettings, TokenError};
 
 /// The page itself.
@@ -64,8 +64,7 @@ pub struct FormOptions {
 /// A browser login between the authorization URL and the redirect.
 struct PendingLogin {
     config: String,
-    state: String,
-    code_verifier: Option<String>,
+    login: Login,
 }
 
 struct Shared {
@@ -252,6 +251,7 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
 
 fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
     let authorization = shared.harness.authorization(&config, None, None)?;
+    let url = authorization.url.clone();
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("the random generator failed: {e}"))?;
     let id = URL_SAFE_NO_PAD.encode(id);
@@ -263,11 +263,10 @@ fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
             id.clone(),
             PendingLogin {
                 config,
-                state: authorization.state,
-                code_verifier: authorization.code_verifier,
+                login: authorization,
             },
         );
-    Ok(json!({"login": id, "url": authorization.url}))
+    Ok(json!({"login": id, "url": url}))
 }
 
 /// The page's report of where the browser came back to.
@@ -286,12 +285,10 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .remove(&finish.login)
         .ok_or_else(|| anyhow::anyhow!("no login is waiting here: start it again from the form"))?;
-    let token = shared.harness.finish_login(
-        &pending.config,
-        &finish.redirect_url,
-        &pending.state,
-        pending.code_verifier.as_deref(),
-    )?;
+    let token =
+        shared
+            .harness
+            .finish_login(&pending.config, &finish.redirect_url, &pending.login)?;
     Ok(json!({"token": token.to_json(false)}))
 }
 

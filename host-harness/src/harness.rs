@@ -1,130 +1,19 @@
-//! The token loop: ask the component for a request, send it, hand back the
-//! response. The harness decides nothing about OAuth; the component does.
+//! The IO around the component: HTTP, the clock, randomness and the kept
+//! connections. The harness decides nothing about OAuth; the component
+//! says what to send and reads what came back.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
-use serde_json::{Value, json};
 
 use crate::component::{
-    Authorization, Connection, ConnectorHost, Context, Failure, Introspection, LoginStep, Request,
-    Response, Token, TokenTypeHint,
+    Connection, ConnectorHost, Context, Failure, Introspection, Login, LoginStep, ObtainedToken,
+    Renewal, Request, Response, TokenFetch, TokenState, TokenTypeHint, describe,
 };
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::lock;
-
-/// A string that Debug output shows as `[redacted]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Redacted(String);
-
-impl Redacted {
-    /// Wraps a secret.
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-
-    /// The value itself; the caller must not log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-/// A token the component read from the server's response.
-#[derive(Clone)]
-pub struct ObtainedToken {
-    /// The access token.
-    pub access_token: Redacted,
-    /// The token type, such as `Bearer`.
-    pub token_type: String,
-    /// When it expires, unix seconds.
-    pub expires_at: Option<u64>,
-    /// The refresh token to keep: the server's new one, or the one the
-    /// request presented.
-    pub refresh_token: Option<Redacted>,
-    /// Whether the server issued a refresh token other than the presented one.
-    pub refresh_token_rotated: bool,
-    /// The granted scope, if stated.
-    pub scope: Option<String>,
-    /// Every other member of the response, as a JSON object.
-    pub extra: String,
-}
-
-/// `extra` may hold secrets (an `id_token`): Debug shows its size only.
-impl fmt::Debug for ObtainedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ObtainedToken")
-            .field("access_token", &self.access_token)
-            .field("token_type", &self.token_type)
-            .field("expires_at", &self.expires_at)
-            .field("refresh_token", &self.refresh_token)
-            .field("refresh_token_rotated", &self.refresh_token_rotated)
-            .field("scope", &self.scope)
-            .field("extra_len", &self.extra.len())
-            .finish()
-    }
-}
-
-impl From<Token> for ObtainedToken {
-    fn from(token: Token) -> Self {
-        Self {
-            access_token: Redacted(token.access_token),
-            token_type: token.token_type,
-            expires_at: token.expires_at,
-            refresh_token: token.refresh_token.map(Redacted),
-            refresh_token_rotated: token.refresh_token_rotated,
-            scope: token.scope,
-            extra: token.extra,
-        }
-    }
-}
-
-impl ObtainedToken {
-    /// The token as JSON for printing: the access and refresh tokens, and
-    /// every string in `extra` (an `id_token`, say), show as `[redacted]`
-    /// unless `show_secrets`.
-    pub fn to_json(&self, show_secrets: bool) -> Value {
-        let secret = |value: &str| {
-            if show_secrets {
-                Value::String(value.to_owned())
-            } else {
-                Value::String("[redacted]".to_owned())
-            }
-        };
-        let mut extra: Value = serde_json::from_str(&self.extra).unwrap_or_else(|_| json!({}));
-        if !show_secrets {
-            redact_strings(&mut extra);
-        }
-        json!({
-            "token_type": self.token_type,
-            "expires_at": self.expires_at,
-            "scope": self.scope,
-            "access_token": secret(self.access_token.expose()),
-            "refresh_token": self.refresh_token.as_ref().map(|t| secret(t.expose())),
-            "refresh_token_rotated": self.refresh_token_rotated,
-            "extra": extra,
-        })
-    }
-}
-
-/// Replaces every string in a JSON value, however deeply nested (Slack's
-/// `authed_user.access_token`), with `[redacted]`.
-fn redact_strings(value: &mut Value) {
-    match value {
-        Value::String(text) => *text = "[redacted]".to_owned(),
-        Value::Array(items) => items.iter_mut().for_each(redact_strings),
-        Value::Object(members) => members.values_mut().for_each(redact_strings),
-        _ => {}
-    }
-}
 
 /// Why no token was obtained.
 #[derive(Debug, thiserror::Error)]
@@ -133,60 +22,9 @@ pub enum TokenError {
     /// unreadable response.
     #[error("{}", describe(.0))]
     Connector(Failure),
-    /// The host failed: HTTP, TLS, a trap in the component.
+    /// The host failed: HTTP, TLS, a store, a trap in the component.
     #[error(transparent)]
     Host(#[from] anyhow::Error),
-}
-
-/// A readable message for a component failure.
-pub fn describe(failure: &Failure) -> String {
-    match failure {
-        Failure::InvalidConfig(errors) => {
-            let problems: Vec<String> = errors
-                .iter()
-                .map(|e| {
-                    let field = if e.field.is_empty() {
-                        "configuration"
-                    } else {
-                        &e.field
-                    };
-                    format!("{field}: {} ({})", e.message, e.fix)
-                })
-                .collect();
-            format!("invalid configuration: {}", problems.join("; "))
-        }
-        Failure::Rejected(e) => {
-            let mut text = match e.status {
-                Some(status) => format!(
-                    "the authorization server refused the request (HTTP {status}): {}",
-                    e.error
-                ),
-                None => format!("the authorization server refused the login: {}", e.error),
-            };
-            if let Some(description) = &e.error_description {
-                text.push_str(&format!(": {description}"));
-            }
-            if let Some(uri) = &e.error_uri {
-                text.push_str(&format!(" [see {uri}]"));
-            }
-            text
-        }
-        Failure::UnreadableResponse(u) => {
-            let mut text = format!(
-                "unreadable token response (HTTP {}): {}",
-                u.status, u.problem
-            );
-            if !u.location.is_empty() {
-                text.push_str(&format!(" at {}", u.location));
-            }
-            if !u.snippet.is_empty() {
-                text.push_str(&format!("; the body starts: {}", u.snippet));
-            }
-            text
-        }
-        Failure::BadRedirect(message) => format!("unusable redirect: {message}"),
-        Failure::Other(message) => message.clone(),
-    }
 }
 
 /// Where the harness reads the time: unix seconds.
@@ -197,6 +35,10 @@ pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 /// of a MiB after ordinary calls, at most the memory limit); past this many,
 /// one of them is closed to make room for the next.
 const MAX_OPEN_CONNECTIONS: usize = 64;
+
+/// How many token requests one fetch may chain: the request, and the
+/// component's fallback after a refused refresh token.
+const MAX_CHAINED_FETCHES: usize = 2;
 
 /// The component and an HTTP client: everything needed to obtain tokens.
 pub struct Harness {
@@ -263,7 +105,7 @@ impl Harness {
         (self.clock)()
     }
 
-    /// Sends a request as it is: for API calls the component authorized.
+    /// Sends a request as it is.
     pub fn send(&self, request: &Request) -> Result<Response> {
         self.http.send(request)
     }
@@ -278,33 +120,60 @@ impl Harness {
         self.connector
     }
 
-    /// Obtains a token with the configured grant.
+    /// Obtains a new token with the configured grant, whatever is kept.
     pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
         let connection = self.connection(config)?;
-        let request = connection.token_request(&self.context()?)?;
-        self.exchange(&connection, request, None)
+        let fetch = connection
+            .token_request(&self.context()?)?
+            .map_err(TokenError::Connector)?;
+        let (state, _) = self.fetch(&connection, fetch, None)?;
+        self.describe(&connection, &state)
     }
 
-    /// Exchanges a refresh token for a new access token.
-    pub fn refresh_token(
+    /// Sends a token request the component asked for and has the component
+    /// read the answer, following its fallback request when it names one:
+    /// the state to store before the token is used, and which renewal
+    /// obtained it.
+    pub fn fetch(
         &self,
-        config: &str,
-        refresh_token: &str,
-    ) -> Result<ObtainedToken, TokenError> {
-        let connection = self.connection(config)?;
-        let request = connection.refresh_request(refresh_token, &self.context()?)?;
-        self.exchange(&connection, request, Some(refresh_token))
+        connection: &Connection,
+        mut fetch: TokenFetch,
+        held: Option<&TokenState>,
+    ) -> Result<(TokenState, Renewal), TokenError> {
+        for _ in 0..MAX_CHAINED_FETCHES {
+            let response = self.http.send(&fetch.request)?;
+            match connection.took(fetch.renewal, &response, held, &self.context()?)? {
+                Ok(state) => return Ok((state, fetch.renewal)),
+                Err(refusal) => match refusal.fallback {
+                    Some(fallback) => fetch = fallback,
+                    None => return Err(TokenError::Connector(refusal.failure)),
+                },
+            }
+        }
+        Err(TokenError::Host(anyhow::anyhow!(
+            "the component asked for more than {MAX_CHAINED_FETCHES} token requests in a row"
+        )))
     }
 
-    /// Starts a browser login: the URL to open, the state and verifier to keep.
+    /// What a state holds, for showing.
+    pub fn describe(
+        &self,
+        connection: &Connection,
+        state: &TokenState,
+    ) -> Result<ObtainedToken, TokenError> {
+        connection.describe(state)?.map_err(TokenError::Connector)
+    }
+
+    /// Starts a browser login: the URL to open, and what finishing it
+    /// needs. `state` and `code_verifier` are random unless given.
     pub fn authorization(
         &self,
         config: &str,
         state: Option<&str>,
         code_verifier: Option<&str>,
-    ) -> Result<Authorization, TokenError> {
+    ) -> Result<Login, TokenError> {
         self.connection(config)?
-            .authorization_url(&self.context()?, state, code_verifier)?
+            .begin_login(&self.context()?, state, code_verifier, None)?
             .map_err(TokenError::Connector)
     }
 
@@ -315,17 +184,17 @@ impl Harness {
         &self,
         config: &str,
         redirect_url: &str,
-        state: &str,
-        code_verifier: Option<&str>,
+        login: &Login,
     ) -> Result<ObtainedToken, TokenError> {
         let connection = self.connection(config)?;
         let step = connection
-            .finish_login(redirect_url, state, code_verifier, &self.context()?)?
+            .finish_login(redirect_url, login, &self.context()?)?
             .map_err(TokenError::Connector)?;
-        match step {
-            LoginStep::Exchange(request) => self.exchange(&connection, Ok(request), None),
-            LoginStep::Done(token) => Ok(token.into()),
-        }
+        let state = match step {
+            LoginStep::Exchange(fetch) => self.fetch(&connection, fetch, None)?.0,
+            LoginStep::Done(state) => state,
+        };
+        self.describe(&connection, &state)
     }
 
     /// Asks the configured introspection endpoint about a token (RFC 7662).
@@ -362,23 +231,8 @@ impl Harness {
             .map_err(TokenError::Connector)
     }
 
-    /// Sends a request the component built and reads the response.
-    fn exchange(
-        &self,
-        connection: &Connection,
-        request: Result<Request, Failure>,
-        presented_refresh_token: Option<&str>,
-    ) -> Result<ObtainedToken, TokenError> {
-        let request = request.map_err(TokenError::Connector)?;
-        let response: Response = self.http.send(&request)?;
-        let token = connection
-            .read_token_response(&response, self.now(), presented_refresh_token)?
-            .map_err(TokenError::Connector)?;
-        Ok(token.into())
-    }
-
-    /// The time and fresh random bytes for a request.
-    fn context(&self) -> Result<Context> {
+    /// The time and fresh random bytes for a call that may build a request.
+    pub fn context(&self) -> Result<Context> {
         let mut nonce = vec![0u8; 32];
         getrandom::fill(&mut nonce)
             .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;

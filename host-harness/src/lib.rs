@@ -9,15 +9,16 @@ pub mod bench;
 pub mod browser;
 pub mod component;
 pub mod demo;
+pub mod driver;
 pub mod files;
 pub mod form;
 pub mod harness;
 pub mod http_client;
 pub mod server;
-pub mod tokens;
+pub mod stores;
 
-pub use component::ConnectorHost;
-pub use harness::{Harness, ObtainedToken, Redacted, TokenError};
+pub use component::{ConnectorHost, ObtainedToken, Redacted, TokenState};
+pub use harness::{Harness, TokenError};
 pub use http_client::{HttpClient, HttpSettings};
 pub use server::{AuthorizationServer, ServerOptions};
 

@@ -11,9 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 use host_harness::component::{FieldError, TokenTypeHint};
+use host_harness::driver::TokenManager;
 use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
-use host_harness::tokens::{FileStore, MemoryStore, RenewalPolicy, TokenManager, TokenStore};
+use host_harness::stores::{FileStore, MemoryStore, TokenStore};
 use host_harness::{
     ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo, files, form,
 };
@@ -60,10 +61,13 @@ enum Command {
         code_verifier: Option<String>,
     },
     /// Finish a browser login from the URL the browser was redirected to:
-    /// exchange the code, or read the implicit grant's token.
+    /// exchange the code, or read the implicit grant's token, and keep it
+    /// in the token store for `call`.
     Exchange {
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The redirect URL, as the browser's address bar shows it.
         #[arg(long, value_name = "URL")]
         redirect_url: String,
@@ -76,10 +80,13 @@ enum Command {
     },
     /// Log in through the browser with a loopback redirect (RFC 8252):
     /// listen on the redirect URI's port, print the URL to open, wait for
-    /// the redirect, exchange the code and print the token.
+    /// the redirect, exchange the code, keep the token in the token store
+    /// for `call`, and print it.
     Login {
         #[command(flatten)]
         output: OutputArgs,
+        #[command(flatten)]
+        store: StoreArgs,
         /// Seconds to wait for the browser's redirect.
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         wait: u64,
@@ -105,6 +112,9 @@ enum Command {
         /// With --tls, where to write the CA certificate clients must trust.
         #[arg(long, value_name = "PEM", default_value = "oauth-harness-ca.pem")]
         ca_out: PathBuf,
+        /// The lifetime of the access tokens it issues, in seconds.
+        #[arg(long, default_value_t = 3600, value_name = "SECS")]
+        token_lifetime: u64,
     },
     /// Serve the configuration form on loopback: fill it in, validate it
     /// through the component and obtain a token with it.
@@ -246,9 +256,10 @@ struct CallArgs {
     data: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
-    /// The lifetime assumed for a token whose response says none.
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    default_lifetime: u64,
+    /// The lifetime assumed for a token whose response says none; the same
+    /// as setting `default_expires_in` in the configuration (300 unless set).
+    #[arg(long, value_name = "SECS")]
+    default_lifetime: Option<u64>,
     /// Show each step on stderr (where the token came from, each response
     /// status, a renewal after a 401), without secrets.
     #[arg(long, short)]
@@ -321,8 +332,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(path) = &args.save {
                 // A copy of the connection's own file, not of the combined
                 // layers: the application's values stay out of it.
-                let saved = read_config(&args.output.config)
-                    .and_then(|connection| save_refresh_token(&connection, &token, path));
+                let saved = read_config(&args.output.config).and_then(|connection| {
+                    save_refresh_token(&harness, &config, &connection, &token, path)
+                });
                 if let Err(error) = saved {
                     // The server may have rotated the refresh token, spending
                     // the old one: this is the only copy left, so show it.
@@ -361,24 +373,48 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Exchange {
             output,
+            store,
             redirect_url,
             state,
             code_verifier,
         } => {
             let connector = load()?;
             let config = layered(&connector, &output.config, &output.layers)?;
-            let harness = harness(connector, &output.http)?;
-            let token = harness
-                .finish_login(&config, redirect_url, state, code_verifier.as_deref())
+            let manager = TokenManager::new(harness(connector, &output.http)?, store.open()?);
+            // The login as `authorize-url` started it: its state and
+            // verifier, the configured redirect URI.
+            let login = manager
+                .harness()
+                .authorization(&config, Some(state), code_verifier.as_deref())
                 .map_err(report)?;
-            print_token(&token, output)?;
-            Ok(ExitCode::SUCCESS)
+            let token = manager
+                .harness()
+                .finish_login(&config, redirect_url, &login)
+                .map_err(report)?;
+            keep_and_print(&manager, &config, &token, output)
         }
-        Command::Login { output, wait } => login(load()?, output, Duration::from_secs(*wait)),
+        Command::Login {
+            output,
+            store,
+            wait,
+        } => login(load()?, output, store, Duration::from_secs(*wait)),
         Command::Call(args) => call(load()?, args),
         Command::Introspect(args) => introspect(load()?, args),
         Command::Revoke(args) => revoke(load()?, args),
-        Command::Serve { port, tls, ca_out } => serve(*port, *tls, ca_out),
+        Command::Serve {
+            port,
+            tls,
+            ca_out,
+            token_lifetime,
+        } => serve(
+            ServerOptions {
+                port: *port,
+                tls: *tls,
+                token_lifetime_secs: *token_lifetime,
+                ..ServerOptions::default()
+            },
+            ca_out,
+        ),
         Command::Form {
             port,
             assets,
@@ -439,13 +475,6 @@ fn layered(connector: &ConnectorHost, file: &Path, layers: &LayerArgs) -> Result
     })
 }
 
-/// A member of the configuration the CLI itself needs (where `login`
-/// listens): read as plain JSON, with the component judging everything else.
-fn member(config: &str, name: &str) -> Result<Option<String>> {
-    let document: Value = serde_json::from_str(config).context("the configuration is not JSON")?;
-    Ok(document[name].as_str().map(str::to_owned))
-}
-
 fn field_error(error: &FieldError) -> String {
     let field = if error.field.is_empty() {
         "(document)"
@@ -471,10 +500,26 @@ fn harness(connector: ConnectorHost, args: &HttpArgs) -> Result<Harness> {
 fn report(error: TokenError) -> anyhow::Error {
     match error {
         TokenError::Connector(failure) => {
-            anyhow::anyhow!(host_harness::harness::describe(&failure))
+            anyhow::anyhow!(host_harness::component::describe(&failure))
         }
         TokenError::Host(error) => error,
     }
+}
+
+/// Keeps a login's token in the store, before printing it: a failed print
+/// must not lose a refresh token.
+fn keep_and_print(
+    manager: &TokenManager,
+    config: &str,
+    token: &ObtainedToken,
+    output: &OutputArgs,
+) -> Result<ExitCode> {
+    manager
+        .keep(config, &token.state)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    eprintln!("kept the token in the token store for this configuration");
+    print_token(token, output)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_token(token: &ObtainedToken, args: &OutputArgs) -> Result<()> {
@@ -495,73 +540,71 @@ fn print_token(token: &ObtainedToken, args: &OutputArgs) -> Result<()> {
     Ok(())
 }
 
-/// Writes a copy of the configuration with the refresh token to keep:
-/// to a temporary file in the same directory, readable by the owner only,
-/// then renamed over the target, so a crash leaves the old file or the new
-/// one, never half of one.
-fn save_refresh_token(config: &str, token: &ObtainedToken, path: &Path) -> Result<()> {
-    let Some(refresh_token) = &token.refresh_token else {
-        bail!("--save: the server issued no refresh token to save");
-    };
-    let mut document: Value =
-        serde_json::from_str(config).context("the configuration is not JSON")?;
-    document["refresh_token"] = Value::String(refresh_token.expose().to_owned());
-    let text = serde_json::to_string_pretty(&document)?;
+/// Writes a copy of the connection's configuration file, with the refresh
+/// token to keep written in by the component: to a temporary file in the
+/// same directory, readable by the owner only, then renamed over the
+/// target, so a crash leaves the old file or the new one, never half of one.
+fn save_refresh_token(
+    harness: &Harness,
+    config: &str,
+    connection_file: &str,
+    token: &ObtainedToken,
+    path: &Path,
+) -> Result<()> {
+    let text = harness
+        .connection(config)
+        .map_err(report)?
+        .keep_in_document(connection_file, &token.state)?
+        .map_err(|failure| {
+            anyhow::anyhow!("--save: {}", host_harness::component::describe(&failure))
+        })?;
     files::replace_private(path, text.as_bytes())
 }
 
-fn login(connector: ConnectorHost, args: &OutputArgs, wait: Duration) -> Result<ExitCode> {
+fn login(
+    connector: ConnectorHost,
+    args: &OutputArgs,
+    store: &StoreArgs,
+    wait: Duration,
+) -> Result<ExitCode> {
     let config = layered(&connector, &args.config, &args.layers)?;
-    let redirect_uri =
-        member(&config, "redirect_uri")?.context("the configuration has no `redirect_uri`")?;
-    let redirect = url::Url::parse(&redirect_uri).context("`redirect_uri` is not a URL")?;
-    let host = redirect.host_str().unwrap_or_default();
-    if redirect.scheme() != "http" || !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
-        bail!(
-            "`login` listens for the redirect on loopback: set redirect_uri to http://127.0.0.1:PORT/…"
-        );
-    }
-    let port = redirect.port().unwrap_or(0);
-    let bind_host = if host == "[::1]" { "::1" } else { "127.0.0.1" };
-    let listener = TcpListener::bind((bind_host, port))
-        .with_context(|| format!("failed to listen for the redirect on {bind_host}:{port}"))?;
-    // Without a port, any free one will do (RFC 8252 section 7.3): the
-    // configuration's redirect URI takes the port chosen.
-    let mut config = config;
-    if port == 0 {
-        let mut document: Value = serde_json::from_str(&config)?;
-        let mut with_port = redirect.clone();
-        let _ = with_port.set_port(Some(listener.local_addr()?.port()));
-        document["redirect_uri"] = Value::String(with_port.to_string());
-        config = document.to_string();
-    }
-    let harness = harness(connector, &args.http)?;
-    let authorization = harness.authorization(&config, None, None).map_err(report)?;
-    println!(
-        "open this URL in a browser to log in:\n{}",
-        authorization.url
-    );
+    let manager = TokenManager::new(harness(connector, &args.http)?, store.open()?);
+    let harness = manager.harness();
+    let connection = harness.connection(&config).map_err(report)?;
+    // Where the component says the redirect comes back: a loopback address,
+    // and a port unless any free one will do (RFC 8252 section 7.3).
+    let listen = connection.loopback_redirect()?.map_err(|failure| {
+        anyhow::anyhow!(
+            "`login` receives the redirect itself: {}",
+            host_harness::component::describe(&failure)
+        )
+    })?;
+    let listener =
+        TcpListener::bind((listen.address.as_str(), listen.port)).with_context(|| {
+            format!(
+                "failed to listen for the redirect on {}:{}",
+                listen.address, listen.port
+            )
+        })?;
+    let chosen = (listen.port == 0)
+        .then(|| listener.local_addr().map(|address| address.port()))
+        .transpose()?;
+    let login = connection
+        .begin_login(&harness.context()?, None, None, chosen)?
+        .map_err(|failure| anyhow::anyhow!(host_harness::component::describe(&failure)))?;
+    println!("open this URL in a browser to log in:\n{}", login.url);
     std::io::stdout().flush()?;
-    let redirect_uri = url::Url::parse(&member(&config, "redirect_uri")?.unwrap_or_default())?;
+    let redirect_uri =
+        url::Url::parse(&login.redirect_uri).context("the login's redirect URI is not a URL")?;
     let redirect_url = browser::receive_redirect(listener, &redirect_uri, wait)?;
     let token = harness
-        .finish_login(
-            &config,
-            &redirect_url,
-            &authorization.state,
-            authorization.code_verifier.as_deref(),
-        )
+        .finish_login(&config, &redirect_url, &login)
         .map_err(report)?;
-    print_token(&token, args)?;
-    Ok(ExitCode::SUCCESS)
+    keep_and_print(&manager, &config, &token, args)
 }
 
-fn serve(port: u16, tls: bool, ca_out: &Path) -> Result<ExitCode> {
-    let server = AuthorizationServer::start(ServerOptions {
-        port,
-        tls,
-        ..ServerOptions::default()
-    })?;
+fn serve(options: ServerOptions, ca_out: &Path) -> Result<ExitCode> {
+    let server = AuthorizationServer::start(options)?;
     println!("authorization server listening on {}", server.base_url());
     println!("  token endpoint          {}", server.token_url());
     println!("  authorization endpoint  {}", server.authorization_url());
@@ -647,13 +690,19 @@ fn serve_form(
 }
 
 fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
-    let config = layered(&connector, &args.config, &args.layers)?;
+    let mut config = layered(&connector, &args.config, &args.layers)?;
+    if let Some(lifetime) = args.default_lifetime {
+        // The flag is an environment override of the configuration's key.
+        let flag = serde_json::json!({ "default_expires_in": lifetime }).to_string();
+        config = connector
+            .merge_layers(&config, Some(&flag), None)?
+            .map_err(|errors| {
+                let problems: Vec<String> = errors.iter().map(field_error).collect();
+                anyhow::anyhow!("--default-lifetime: {}", problems.join("; "))
+            })?;
+    }
     let store = args.store.open()?;
-    let policy = RenewalPolicy {
-        default_lifetime_secs: args.default_lifetime,
-        ..RenewalPolicy::default()
-    };
-    let manager = TokenManager::new(harness(connector, &args.http)?, store, policy);
+    let manager = TokenManager::new(harness(connector, &args.http)?, store);
     let mut headers = Vec::new();
     for header in &args.headers {
         let (name, value) = header
@@ -693,11 +742,7 @@ fn kept_token_setup(
     args: &KeptTokenArgs,
 ) -> Result<(TokenManager, String, Option<String>)> {
     let config = layered(&connector, &args.config, &args.layers)?;
-    let manager = TokenManager::new(
-        harness(connector, &args.http)?,
-        args.store.open()?,
-        RenewalPolicy::default(),
-    );
+    let manager = TokenManager::new(harness(connector, &args.http)?, args.store.open()?);
     let given = if args.token_stdin {
         let mut token = String::new();
         std::io::stdin().read_line(&mut token)?;

@@ -292,10 +292,14 @@ fn authorize_url_with_fixed_values_is_reproducible_and_exchange_finishes_the_log
     // The browser's part: the server approves at once and redirects.
     let http = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
     let redirect = host_harness::browser::follow_authorization(&http, &url).expect("a redirect");
+    let store = config.dir.join("tokens.json");
+    let store = store.to_str().expect("UTF-8");
     let output = harness(&[
         "exchange",
         "--config",
         config.path(),
+        "--store",
+        store,
         "--redirect-url",
         &redirect,
         "--state",
@@ -309,6 +313,23 @@ fn authorize_url_with_fixed_values_is_reproducible_and_exchange_finishes_the_log
     let token: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert!(server.is_active(token["access_token"].as_str().expect("a token")));
     assert_eq!(token["scope"], "read offline_access");
+
+    // The login's token is kept for the configuration: `call` uses it with
+    // no refresh token copied anywhere, and no new token request.
+    let call = harness(&[
+        "call",
+        "--config",
+        config.path(),
+        "--store",
+        store,
+        &server.resource_url(),
+    ]);
+    assert!(call.status.success(), "{}", text(&call.stderr));
+    assert_eq!(
+        server.received_requests().len(),
+        1,
+        "only the code exchange"
+    );
 
     let output = harness(&[
         "exchange",
@@ -336,7 +357,16 @@ fn login_receives_the_redirect_on_a_loopback_port() {
     // No port: the command picks a free one and puts it in the redirect URI.
     let config = login_config(&server, "http://127.0.0.1/callback");
     let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
-        .args(["login", "--config", config.path(), "--json", "--wait", "60"])
+        .args([
+            "login",
+            "--config",
+            config.path(),
+            "--json",
+            "--wait",
+            "60",
+            "--store",
+        ])
+        .arg(config.dir.join("tokens.json"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -373,6 +403,37 @@ fn login_receives_the_redirect_on_a_loopback_port() {
     let token: Value = serde_json::from_str(&printed).expect("JSON");
     assert_eq!(token["access_token"], "[redacted]");
     assert_eq!(token["refresh_token"], "[redacted]");
+
+    // The token is kept: `call` works at once, and once the access token
+    // is revoked it renews with the login's refresh token.
+    let store = config.dir.join("tokens.json");
+    let store = store.to_str().expect("UTF-8");
+    let call = |server: &AuthorizationServer| {
+        harness(&[
+            "call",
+            "--config",
+            config.path(),
+            "--store",
+            store,
+            "--verbose",
+            &server.resource_url(),
+        ])
+    };
+    let first = call(&server);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(
+        text(&first.stderr).contains("from the token store"),
+        "{}",
+        text(&first.stderr)
+    );
+    server.revoke_access_tokens();
+    let second = call(&server);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        text(&second.stderr).contains("renewed with the refresh token"),
+        "{}",
+        text(&second.stderr)
+    );
 }
 
 #[test]
@@ -759,8 +820,12 @@ fn no_command_prints_a_secret() {
             false,
         ),
     ];
+    let mut stored_while_kept = None;
     for (args, succeeds) in &runs {
         let output = harness(args);
+        if args[0] == "call" && *succeeds {
+            stored_while_kept = std::fs::read_to_string(store).ok();
+        }
         assert_eq!(
             output.status.success(),
             *succeeds,
@@ -779,9 +844,13 @@ fn no_command_prints_a_secret() {
             }
         }
     }
-    let stored = std::fs::read_to_string(store).expect("the store");
+    // The canaries are real: the store kept the tokens until both were
+    // revoked, and then forgot them.
+    let stored = stored_while_kept.expect("the store");
     assert!(
         stored.contains(TOKEN_CANARY),
         "the store does keep the tokens"
     );
+    let forgotten = std::fs::read_to_string(store).expect("the store");
+    assert!(!forgotten.contains(TOKEN_CANARY), "{forgotten}");
 }

@@ -18,12 +18,12 @@ wit_bindgen::generate!({
     world: "oauth-connector",
 });
 
-use exports::oauth2::connector::{api_calls, connections, http, settings, tokens, user_login};
+use exports::oauth2::connector::{connection as wit, helpers, settings, types};
 
 struct Faulty;
 
-fn refused<T>() -> Result<T, tokens::Failure> {
-    Err(tokens::Failure::Other(
+fn refused<T>() -> Result<T, types::Failure> {
+    Err(types::Failure::Other(
         "the faulty test component does nothing".into(),
     ))
 }
@@ -53,7 +53,7 @@ impl settings::Guest for Faulty {
         panic!("a deliberate fault in `schema`")
     }
 
-    fn validate(config: String) -> Vec<settings::FieldError> {
+    fn validate(config: String) -> Vec<types::FieldError> {
         misbehave(&config);
         Vec::new()
     }
@@ -62,220 +62,133 @@ impl settings::Guest for Faulty {
         connection: String,
         _environment: Option<String>,
         _runtime: Option<String>,
-    ) -> Result<String, Vec<settings::FieldError>> {
+    ) -> Result<String, Vec<types::FieldError>> {
         Ok(connection)
     }
 }
 
-impl tokens::Guest for Faulty {
-    fn token_request(_: String, _: tokens::Context) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn refresh_request(
-        _: String,
-        _: String,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn read_token_response(
-        _: String,
-        _: http::Response,
-        _: u64,
-        _: Option<String>,
-    ) -> Result<tokens::Token, tokens::Failure> {
-        refused()
-    }
-
-    fn introspection_request(
-        _: String,
-        _: String,
-        _: Option<tokens::TokenTypeHint>,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn read_introspection_response(
-        _: http::Response,
-    ) -> Result<tokens::Introspection, tokens::Failure> {
-        refused()
-    }
-
-    fn revocation_request(
-        _: String,
-        _: String,
-        _: Option<tokens::TokenTypeHint>,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn read_revocation_response(_: http::Response) -> Result<(), tokens::Failure> {
-        refused()
-    }
-}
-
-impl user_login::Guest for Faulty {
-    fn finish_login(
-        _: String,
-        _: String,
-        _: String,
-        _: Option<String>,
-        _: tokens::Context,
-    ) -> Result<user_login::LoginStep, tokens::Failure> {
-        refused()
-    }
-
-    fn authorization_url(
-        _: String,
-        _: tokens::Context,
-        _: Option<String>,
-        _: Option<String>,
-    ) -> Result<user_login::Authorization, tokens::Failure> {
-        refused()
-    }
-
-    fn read_redirect(_: String, _: String, _: String) -> Result<String, tokens::Failure> {
-        refused()
-    }
-
-    fn code_exchange_request(
-        _: String,
-        _: String,
-        _: Option<String>,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn read_implicit_redirect(
-        _: String,
-        _: String,
-        _: String,
-        _: u64,
-    ) -> Result<tokens::Token, tokens::Failure> {
-        refused()
-    }
-}
-
-impl api_calls::Guest for Faulty {
-    fn authorize(
-        _: String,
-        _: http::Request,
-        _: String,
-        _: String,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn judge(_: String, _: http::Response, _: bool) -> Result<api_calls::Verdict, tokens::Failure> {
-        refused()
-    }
-
-    fn challenges(_: http::Response) -> Vec<api_calls::Challenge> {
+impl helpers::Guest for Faulty {
+    fn challenges(_: types::Response) -> Vec<helpers::Challenge> {
         Vec::new()
     }
 
-    fn falls_back_to_grant(_: tokens::Failure) -> bool {
-        false
+    fn read_introspection_response(
+        _: types::Response,
+    ) -> Result<helpers::Introspection, types::Failure> {
+        refused()
     }
 
-    fn token_cache_key(_: String) -> Result<String, tokens::Failure> {
+    fn read_revocation_response(_: types::Response) -> Result<(), types::Failure> {
         refused()
     }
 }
 
-impl connections::Guest for Faulty {
-    type Connection = FaultyConnection;
+impl wit::Guest for Faulty {
+    type Connection = Connection;
 }
 
-/// A connection that remembers its configuration word.
-struct FaultyConnection(String);
+/// An opened connection: the word it was opened with is its cache key.
+struct Connection {
+    word: String,
+}
 
-impl connections::GuestConnection for FaultyConnection {
-    fn open(config: String) -> Result<connections::Connection, tokens::Failure> {
+impl wit::GuestConnection for Connection {
+    fn open(config: String) -> Result<wit::Connection, types::Failure> {
         misbehave(&config);
-        Ok(connections::Connection::new(FaultyConnection(config)))
+        Ok(wit::Connection::new(Connection { word: config }))
     }
 
     fn cache_key(&self) -> String {
-        self.0.clone()
+        self.word.clone()
     }
 
-    fn token_request(&self, _: tokens::Context) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn refresh_request(
+    fn next(
         &self,
-        _: String,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
+        _: types::Request,
+        _: Option<types::TokenState>,
+        _: types::Context,
+    ) -> Result<wit::Step, types::Failure> {
         refused()
     }
 
-    fn read_token_response(
+    fn token_request(&self, _: types::Context) -> Result<wit::TokenFetch, types::Failure> {
+        refused()
+    }
+
+    fn took(
         &self,
-        _: http::Response,
-        _: u64,
-        _: Option<String>,
-    ) -> Result<tokens::Token, tokens::Failure> {
-        refused()
+        _: wit::Renewal,
+        _: types::Response,
+        _: Option<types::TokenState>,
+        _: types::Context,
+    ) -> Result<types::TokenState, wit::Refusal> {
+        Err(wit::Refusal {
+            failure: types::Failure::Other("the faulty test component does nothing".into()),
+            fallback: None,
+        })
     }
 
-    fn authorize(
-        &self,
-        _: http::Request,
-        _: String,
-        _: String,
-    ) -> Result<http::Request, tokens::Failure> {
-        refused()
-    }
-
-    fn judge(&self, response: http::Response, _: bool) -> api_calls::Verdict {
+    fn judge(&self, response: types::Response, _: types::TokenState, _: bool) -> wit::Verdict {
         if response.status == 500 {
             panic!("a deliberate fault in a connection's `judge`");
         }
-        api_calls::Verdict::Accept
+        wit::Verdict::Accept
+    }
+
+    fn describe(&self, _: types::TokenState) -> Result<types::Token, types::Failure> {
+        refused()
+    }
+
+    fn revoked(
+        &self,
+        _: types::TokenState,
+        _: types::TokenTypeHint,
+    ) -> Result<Option<types::TokenState>, types::Failure> {
+        refused()
+    }
+
+    fn keep_in_document(&self, _: String, _: types::TokenState) -> Result<String, types::Failure> {
+        refused()
     }
 
     fn introspection_request(
         &self,
         _: String,
-        _: Option<tokens::TokenTypeHint>,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
+        _: Option<types::TokenTypeHint>,
+        _: types::Context,
+    ) -> Result<types::Request, types::Failure> {
         refused()
     }
 
     fn revocation_request(
         &self,
         _: String,
-        _: Option<tokens::TokenTypeHint>,
-        _: tokens::Context,
-    ) -> Result<http::Request, tokens::Failure> {
+        _: Option<types::TokenTypeHint>,
+        _: types::Context,
+    ) -> Result<types::Request, types::Failure> {
         refused()
     }
 
-    fn authorization_url(
+    fn loopback_redirect(&self) -> Result<wit::Loopback, types::Failure> {
+        refused()
+    }
+
+    fn begin_login(
         &self,
-        _: tokens::Context,
+        _: types::Context,
         _: Option<String>,
         _: Option<String>,
-    ) -> Result<user_login::Authorization, tokens::Failure> {
+        _: Option<u16>,
+    ) -> Result<wit::Login, types::Failure> {
         refused()
     }
 
     fn finish_login(
         &self,
         _: String,
-        _: String,
-        _: Option<String>,
-        _: tokens::Context,
-    ) -> Result<user_login::LoginStep, tokens::Failure> {
+        _: wit::Login,
+        _: types::Context,
+    ) -> Result<wit::LoginStep, types::Failure> {
         refused()
     }
 }

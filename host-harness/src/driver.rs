@@ -1,0 +1,465 @@
+//! The token loop, as the component's `connection` documents it: ask what
+//! to do next, do it, store what comes back before using it, ask again.
+//!
+//! This module performs IO only: it keeps the states the component hands
+//! out (in memory and in a [`TokenStore`]), lets one caller per cache key
+//! renew while the others wait for its outcome, and sends requests. Which
+//! token to use, when and how to renew it, and what an API's refusal means
+//! are the component's answers.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+
+use anyhow::anyhow;
+
+use crate::component::{
+    Connection, ObtainedToken, Renewal, Request, Response, Step, TokenFetch, TokenState,
+    TokenTypeHint, Verdict,
+};
+use crate::harness::{Harness, TokenError};
+use crate::lock;
+use crate::stores::TokenStore;
+
+/// How many times one call asks `next` before giving up: enough for a
+/// renewal, a store that changed meanwhile and a retry.
+const MAX_STEPS: usize = 6;
+
+/// Where a token handed out came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// This process's cache.
+    Cache,
+    /// The token store, from an earlier run or another process.
+    Store,
+    /// A new token with the configured grant.
+    Fetched,
+    /// A new token with the refresh token.
+    Refreshed,
+    /// The configured grant after the server refused the refresh token.
+    FetchedAfterRefreshFailed,
+    /// Another caller's request, which this one waited for.
+    Shared,
+}
+
+impl TokenSource {
+    fn of(renewal: Renewal) -> Self {
+        match renewal {
+            Renewal::Refresh => TokenSource::Refreshed,
+            Renewal::ConfiguredGrantAfterRefusedRefresh => TokenSource::FetchedAfterRefreshFailed,
+            Renewal::ConfiguredGrant | Renewal::CodeExchange => TokenSource::Fetched,
+        }
+    }
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TokenSource::Cache => "from the cache",
+            TokenSource::Store => "from the token store",
+            TokenSource::Fetched => "fetched with the configured grant",
+            TokenSource::Refreshed => "renewed with the refresh token",
+            TokenSource::FetchedAfterRefreshFailed => {
+                "fetched with the configured grant after the server refused the refresh token"
+            }
+            TokenSource::Shared => "shared from another caller's request",
+        })
+    }
+}
+
+/// A failure to obtain a token, shared by every caller that waited for
+/// the same request.
+pub type SharedTokenError = Arc<TokenError>;
+
+type Outcome = Result<TokenSource, SharedTokenError>;
+
+/// One renewal under way, and its outcome once there.
+#[derive(Default)]
+struct Flight {
+    outcome: Mutex<Option<Outcome>>,
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct Cache {
+    states: HashMap<String, TokenState>,
+    flights: HashMap<String, Arc<Flight>>,
+    /// Keys whose state the store refused: kept here so that nothing is
+    /// lost, and used only once a save succeeds.
+    unsaved: HashSet<String>,
+}
+
+/// Publishes a leader's outcome to the waiters, and an error if the leader
+/// never got that far (it panicked), so that no one waits forever.
+struct FlightGuard<'m> {
+    manager: &'m TokenManager,
+    key: &'m str,
+    flight: Arc<Flight>,
+    published: bool,
+}
+
+impl FlightGuard<'_> {
+    fn publish(mut self, outcome: Outcome) -> Outcome {
+        self.finish(outcome.clone());
+        outcome
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.published = true;
+        lock(&self.manager.cache).flights.remove(self.key);
+        *lock(&self.flight.outcome) = Some(outcome);
+        self.flight.done.notify_all();
+    }
+}
+
+impl Drop for FlightGuard<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.finish(Err(Arc::new(TokenError::Host(anyhow!(
+                "the token request was abandoned: try again"
+            )))));
+        }
+    }
+}
+
+/// An API response and what happened on the way to it.
+#[derive(Debug)]
+pub struct CallOutcome {
+    /// The final response.
+    pub response: Response,
+    /// Each step, in words and without secrets, for `--verbose`.
+    pub steps: Vec<String>,
+}
+
+/// Tokens for any number of configurations and callers: the component's
+/// token loop with a cache, a store and one renewal at a time per key.
+pub struct TokenManager {
+    harness: Harness,
+    store: Box<dyn TokenStore>,
+    cache: Mutex<Cache>,
+}
+
+fn host(error: anyhow::Error) -> SharedTokenError {
+    Arc::new(TokenError::Host(error))
+}
+
+impl TokenManager {
+    /// A manager sending requests through `harness` and keeping states in
+    /// `store`.
+    pub fn new(harness: Harness, store: Box<dyn TokenStore>) -> Self {
+        Self {
+            harness,
+            store,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// The harness the manager sends requests through.
+    pub fn harness(&self) -> &Harness {
+        &self.harness
+    }
+
+    /// The cache key of a configuration, from the component.
+    pub fn cache_key(&self, config: &str) -> Result<String, SharedTokenError> {
+        Ok(self.connection(config)?.cache_key().to_owned())
+    }
+
+    fn connection(&self, config: &str) -> Result<Arc<Connection>, SharedTokenError> {
+        self.harness.connection(config).map_err(Arc::new)
+    }
+
+    /// Calls an API with a token: the component authorizes the request,
+    /// the manager sends it, and when the component's verdict on the
+    /// response is to renew the token, stores the spent state, renews and
+    /// retries once.
+    pub fn call(&self, config: &str, request: &Request) -> Result<CallOutcome, SharedTokenError> {
+        let connection = self.connection(config)?;
+        let key = connection.cache_key();
+        let mut steps = Vec::new();
+        let mut retried = false;
+        loop {
+            let (authorized, used, source) = self.authorized(&connection, request)?;
+            steps.push(format!("token {source}"));
+            let response = self.harness.send(&authorized).map_err(host)?;
+            steps.push(format!(
+                "{} {} answered HTTP {}",
+                request.method,
+                crate::http_client::shown_url(&request.url),
+                response.status
+            ));
+            match connection.judge(&response, &used, retried).map_err(host)? {
+                Verdict::RenewAndRetry(spent) if !retried => {
+                    steps.push("the API refused the token: renewing it and retrying once".into());
+                    self.replace(key, &used, Some(&spent))?;
+                    retried = true;
+                }
+                _ => return Ok(CallOutcome { response, steps }),
+            }
+        }
+    }
+
+    /// The API request with a token in it, and where the token came from:
+    /// what [`TokenManager::call`] does before it sends.
+    pub fn authorize(
+        &self,
+        config: &str,
+        request: &Request,
+    ) -> Result<(Request, TokenSource), SharedTokenError> {
+        let connection = self.connection(config)?;
+        let (authorized, _, source) = self.authorized(&connection, request)?;
+        Ok((authorized, source))
+    }
+
+    /// The token a call would use now, and where it came from: what
+    /// [`TokenManager::call`] does before it sends, for a request to no
+    /// API in particular.
+    pub fn token(&self, config: &str) -> Result<(ObtainedToken, TokenSource), SharedTokenError> {
+        let connection = self.connection(config)?;
+        let nowhere = Request {
+            method: "GET".into(),
+            url: "https://localhost/".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let (_, used, source) = self.authorized(&connection, &nowhere)?;
+        let token = self
+            .harness
+            .describe(&connection, &used)
+            .map_err(Arc::new)?;
+        Ok((token, source))
+    }
+
+    /// Asks the component what to do until it hands back the request with
+    /// a token in it: the authorized request, the state it used, and where
+    /// that state came from.
+    fn authorized(
+        &self,
+        connection: &Connection,
+        request: &Request,
+    ) -> Result<(Request, TokenState, TokenSource), SharedTokenError> {
+        let key = connection.cache_key();
+        let mut source = TokenSource::Cache;
+        for _ in 0..MAX_STEPS {
+            let held = self.held(key, &mut source)?;
+            let cx = self.harness.context().map_err(host)?;
+            let step = connection
+                .next(request, held.as_ref(), &cx)
+                .map_err(host)?
+                .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
+            match step {
+                Step::Send(authorized) => {
+                    let used = held.ok_or_else(|| {
+                        host(anyhow!(
+                            "the component authorized a request without a token state"
+                        ))
+                    })?;
+                    self.ensure_stored(key, &used)?;
+                    return Ok((authorized, used, source));
+                }
+                Step::Fetch(fetch) => source = self.renew(connection, held.as_ref(), fetch)?,
+                Step::LogIn(reason) => {
+                    return Err(host(anyhow!(
+                        "{reason}: log in first (`oauth-harness login` or `exchange` keeps the token for this configuration)"
+                    )));
+                }
+            }
+        }
+        Err(host(anyhow!(
+            "no usable token after {MAX_STEPS} steps: the authorization server's tokens are refused or expire at once"
+        )))
+    }
+
+    /// The state held for a key: this process's, else the store's.
+    fn held(
+        &self,
+        key: &str,
+        source: &mut TokenSource,
+    ) -> Result<Option<TokenState>, SharedTokenError> {
+        if let Some(state) = lock(&self.cache).states.get(key) {
+            return Ok(Some(state.clone()));
+        }
+        let stored = self.store.load(key).map_err(host)?;
+        if let Some(stored) = &stored {
+            lock(&self.cache)
+                .states
+                .entry(key.to_owned())
+                .or_insert_with(|| stored.clone());
+            *source = TokenSource::Store;
+        }
+        Ok(stored)
+    }
+
+    /// A state the store refused earlier is stored before it is used.
+    fn ensure_stored(&self, key: &str, state: &TokenState) -> Result<(), SharedTokenError> {
+        if !lock(&self.cache).unsaved.contains(key) {
+            return Ok(());
+        }
+        self.store.save(key, state).map_err(|e| {
+            host(e.context(
+                "the token is still not stored, so it is not used: a rotated refresh token would be lost",
+            ))
+        })?;
+        lock(&self.cache).unsaved.remove(key);
+        Ok(())
+    }
+
+    /// Renews the token for a key: one caller sends the fetch, the others
+    /// wait for its outcome. Returns where the new state came from.
+    fn renew(
+        &self,
+        connection: &Connection,
+        held: Option<&TokenState>,
+        fetch: TokenFetch,
+    ) -> Result<TokenSource, SharedTokenError> {
+        let key = connection.cache_key();
+        let leader = {
+            let mut cache = lock(&self.cache);
+            match cache.flights.get(key) {
+                Some(flight) => Err(flight.clone()),
+                None => {
+                    let flight = Arc::new(Flight::default());
+                    cache.flights.insert(key.to_owned(), flight.clone());
+                    Ok(flight)
+                }
+            }
+        };
+        match leader {
+            Err(flight) => {
+                let mut outcome = lock(&flight.outcome);
+                while outcome.is_none() {
+                    outcome = flight
+                        .done
+                        .wait(outcome)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                match outcome.as_ref() {
+                    Some(Ok(_)) => Ok(TokenSource::Shared),
+                    Some(Err(error)) => Err(error.clone()),
+                    None => unreachable!("the loop above waits for an outcome"),
+                }
+            }
+            Ok(flight) => {
+                let guard = FlightGuard {
+                    manager: self,
+                    key,
+                    flight,
+                    published: false,
+                };
+                guard.publish(self.lead(connection, held, fetch))
+            }
+        }
+    }
+
+    /// The renewal itself: unless the store meanwhile holds another state
+    /// (another process renewed), send the fetch and store the new state
+    /// before anyone may use it.
+    fn lead(
+        &self,
+        connection: &Connection,
+        held: Option<&TokenState>,
+        fetch: TokenFetch,
+    ) -> Outcome {
+        let key = connection.cache_key();
+        let latest = self.store.load(key).map_err(host)?;
+        if let Some(latest) = latest
+            && Some(&latest) != held
+        {
+            lock(&self.cache).states.insert(key.to_owned(), latest);
+            return Ok(TokenSource::Store);
+        }
+        let (state, renewal) = self
+            .harness
+            .fetch(connection, fetch, held)
+            .map_err(Arc::new)?;
+        let mut cache = lock(&self.cache);
+        cache.states.insert(key.to_owned(), state.clone());
+        if let Err(error) = self.store.save(key, &state) {
+            // Kept in memory, marked, so the refresh token survives for as
+            // long as this process does and the save is tried again.
+            cache.unsaved.insert(key.to_owned());
+            return Err(host(error.context(
+                "the new token could not be stored, so it is not used yet: a rotated refresh token would be lost",
+            )));
+        }
+        cache.unsaved.remove(key);
+        Ok(TokenSource::of(renewal))
+    }
+
+    /// Replaces a used state (spent, revoked) in the cache and the store,
+    /// unless another caller or process replaced it meanwhile.
+    fn replace(
+        &self,
+        key: &str,
+        used: &TokenState,
+        new: Option<&TokenState>,
+    ) -> Result<(), SharedTokenError> {
+        {
+            let mut cache = lock(&self.cache);
+            if cache.states.get(key) == Some(used) {
+                match new {
+                    Some(new) => cache.states.insert(key.to_owned(), new.clone()),
+                    None => cache.states.remove(key),
+                };
+            }
+        }
+        self.store
+            .replace_if_unchanged(key, used, new)
+            .map_err(host)?;
+        Ok(())
+    }
+
+    /// Keeps a state obtained outside the loop (a browser login) under its
+    /// configuration's key, in the store before anything else.
+    pub fn keep(&self, config: &str, state: &TokenState) -> Result<(), SharedTokenError> {
+        let key = self.cache_key(config)?;
+        self.store.save(&key, state).map_err(host)?;
+        let mut cache = lock(&self.cache);
+        cache.states.insert(key.clone(), state.clone());
+        cache.unsaved.remove(&key);
+        Ok(())
+    }
+
+    /// The token kept for a configuration, from the cache or the store,
+    /// whatever its age.
+    pub fn kept(&self, config: &str) -> Result<Option<ObtainedToken>, SharedTokenError> {
+        let connection = self.connection(config)?;
+        let mut source = TokenSource::Cache;
+        let Some(state) = self.held(connection.cache_key(), &mut source)? else {
+            return Ok(None);
+        };
+        self.harness
+            .describe(&connection, &state)
+            .map(Some)
+            .map_err(Arc::new)
+    }
+
+    /// Revokes the kept access or refresh token at the configured
+    /// revocation endpoint, then keeps what the component says is left.
+    /// Returns whether there was such a token.
+    pub fn revoke_kept(
+        &self,
+        config: &str,
+        which: TokenTypeHint,
+    ) -> Result<bool, SharedTokenError> {
+        let connection = self.connection(config)?;
+        let Some(token) = self.kept(config)? else {
+            return Ok(false);
+        };
+        let secret = match which {
+            TokenTypeHint::AccessToken => Some(token.access_token.clone()),
+            TokenTypeHint::RefreshToken => token.refresh_token.clone(),
+        };
+        let Some(secret) = secret else {
+            return Ok(false);
+        };
+        self.harness
+            .revoke(config, secret.expose(), Some(which))
+            .map_err(Arc::new)?;
+        let left = connection
+            .revoked(&token.state, which)
+            .map_err(host)?
+            .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
+        self.replace(connection.cache_key(), &token.state, left.as_ref())?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,345 @@
+//! Where token states outlive a call: in memory, or in a file shared by
+//! every process of the user's on the machine.
+//!
+//! A store keeps, per cache key, the state the component handed out, as
+//! it is; it reads nothing in it but the time after which it may be
+//! forgotten.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context as _, Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use crate::component::TokenState;
+use crate::files::{create_private_dir, replace_private};
+use crate::harness::unix_now;
+use crate::lock;
+
+/// Where token states outlive the process. Implementations must make a
+/// saved state durable before `save` returns: the caller hands the access
+/// token out only afterwards, so a rotated refresh token is never lost.
+pub trait TokenStore: Send + Sync {
+    /// The state kept under a cache key, if any.
+    fn load(&self, key: &str) -> Result<Option<TokenState>>;
+    /// Keeps a state under a cache key, replacing what was there.
+    fn save(&self, key: &str, state: &TokenState) -> Result<()>;
+    /// Replaces the state under a cache key with `new` (or removes it)
+    /// only if the store still holds `expected`; says whether it did. A
+    /// worker that marks a token spent must not overwrite another worker's
+    /// renewal.
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &TokenState,
+        new: Option<&TokenState>,
+    ) -> Result<bool>;
+}
+
+/// A store shared by several managers (one per worker, say).
+impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
+    fn load(&self, key: &str) -> Result<Option<TokenState>> {
+        (**self).load(key)
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> Result<()> {
+        (**self).save(key, state)
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &TokenState,
+        new: Option<&TokenState>,
+    ) -> Result<bool> {
+        (**self).replace_if_unchanged(key, expected, new)
+    }
+}
+
+/// A store that forgets everything when the process ends (`--no-store`).
+#[derive(Default)]
+pub struct MemoryStore {
+    states: Mutex<HashMap<String, TokenState>>,
+}
+
+impl TokenStore for MemoryStore {
+    fn load(&self, key: &str) -> Result<Option<TokenState>> {
+        Ok(lock(&self.states).get(key).cloned())
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> Result<()> {
+        lock(&self.states).insert(key.to_owned(), state.clone());
+        Ok(())
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &TokenState,
+        new: Option<&TokenState>,
+    ) -> Result<bool> {
+        let mut states = lock(&self.states);
+        if states.get(key) != Some(expected) {
+            return Ok(false);
+        }
+        match new {
+            Some(new) => states.insert(key.to_owned(), new.clone()),
+            None => states.remove(key),
+        };
+        Ok(true)
+    }
+}
+
+/// A JSON file of token states by cache key, readable by the owner only.
+/// Every change happens under an OS lock on a companion `.lock` file, so
+/// processes sharing the file never lose each other's changes, and the
+/// file is replaced atomically, so a crash leaves the old one or the new.
+pub struct FileStore {
+    path: PathBuf,
+    /// Threads of this process take turns; the OS lock orders processes.
+    writing: Mutex<()>,
+}
+
+/// What the file says it is, so a foreign or older file is recognised.
+const FILE_FORMAT: &str = "oauth-harness token store";
+/// The version of the file's layout: 2 holds the component's states.
+const FILE_VERSION: u32 = 2;
+
+/// The file's contents.
+#[derive(Serialize, Deserialize)]
+struct StoreFile {
+    format: String,
+    version: u32,
+    states: HashMap<String, StoredState>,
+}
+
+/// A state as the file holds it.
+#[derive(Serialize, Deserialize)]
+struct StoredState {
+    data: String,
+    evict_after: Option<u64>,
+}
+
+/// How long past its `evict_after` a state stays in the file, so that
+/// clocks that differ a little between processes do not matter.
+const EVICTION_GRACE_SECS: u64 = 24 * 3600;
+
+impl FileStore {
+    /// A store in this file; it need not exist yet.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            writing: Mutex::new(()),
+        }
+    }
+
+    /// The per-user default: `$XDG_STATE_HOME/oauth-harness/tokens.json`,
+    /// or `~/.local/state/oauth-harness/tokens.json`.
+    pub fn default_path() -> Option<PathBuf> {
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state"))
+            })?;
+        Some(state.join("oauth-harness").join("tokens.json"))
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_all(&self) -> Result<HashMap<String, StoredState>> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+            Err(e) => {
+                return Err(anyhow!(
+                    "failed to read the token store `{}`: {e}",
+                    self.path.display()
+                ));
+            }
+        };
+        let damaged = || {
+            anyhow!(
+                "the token store `{}` is not an oauth-harness token store of version {FILE_VERSION} (damaged, foreign, or written by an older oauth-harness): move it aside or delete it, or pass --store with another file",
+                self.path.display()
+            )
+        };
+        let file: StoreFile = serde_json::from_slice(&bytes).map_err(|_| damaged())?;
+        if file.format != FILE_FORMAT || file.version != FILE_VERSION {
+            return Err(damaged());
+        }
+        Ok(file.states)
+    }
+
+    /// Runs a change of the whole file under the locks, and writes the
+    /// result if the change asks for it.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut HashMap<String, StoredState>) -> (bool, T),
+    ) -> Result<T> {
+        let _writing = lock(&self.writing);
+        let directory = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir(directory)?;
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock_file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| {
+                format!(
+                    "failed to open the token store's lock file `{}`",
+                    Path::new(&lock_path).display()
+                )
+            })?;
+        lock_file
+            .lock()
+            .with_context(|| format!("failed to lock the token store `{}`", self.path.display()))?;
+        let mut states = self.read_all()?;
+        let (write, value) = change(&mut states);
+        if write {
+            let now = unix_now();
+            states.retain(|_, state| {
+                state
+                    .evict_after
+                    .is_none_or(|after| after.saturating_add(EVICTION_GRACE_SECS) > now)
+            });
+            let file = StoreFile {
+                format: FILE_FORMAT.into(),
+                version: FILE_VERSION,
+                states,
+            };
+            replace_private(&self.path, &serde_json::to_vec_pretty(&file)?)?;
+        }
+        // The OS lock goes with the file handle.
+        drop(lock_file);
+        Ok(value)
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self, key: &str) -> Result<Option<TokenState>> {
+        Ok(self
+            .read_all()?
+            .remove(key)
+            .map(|stored| TokenState::new(stored.data, stored.evict_after)))
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> Result<()> {
+        self.change(|states| {
+            states.insert(
+                key.to_owned(),
+                StoredState {
+                    data: state.data().to_owned(),
+                    evict_after: state.evict_after,
+                },
+            );
+            (true, ())
+        })
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: &TokenState,
+        new: Option<&TokenState>,
+    ) -> Result<bool> {
+        self.change(|states| {
+            if states.get(key).map(|stored| stored.data.as_str()) != Some(expected.data()) {
+                return (false, false);
+            }
+            match new {
+                Some(new) => states.insert(
+                    key.to_owned(),
+                    StoredState {
+                        data: new.data().to_owned(),
+                        evict_after: new.evict_after,
+                    },
+                ),
+                None => states.remove(key),
+            };
+            (true, true)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("oauth-harness-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn the_file_store_keeps_states_privately_across_instances() {
+        let directory = directory("store");
+        let path = directory.join("nested/tokens.json");
+        let saved = TokenState::new("{\"secret\":\"rt-2\"}".into(), None);
+        FileStore::new(&path).save("k", &saved).expect("saved");
+        let loaded = FileStore::new(&path)
+            .load("k")
+            .expect("read")
+            .expect("present");
+        assert_eq!(loaded, saved);
+        assert!(FileStore::new(&path).load("other").expect("read").is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("file").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!format!("{loaded:?}").contains("rt-2"));
+        let _ = std::fs::remove_dir_all(directory);
+    }
+
+    #[test]
+    fn a_replacement_happens_only_over_what_was_read() {
+        let directory = directory("replace");
+        let store = FileStore::new(directory.join("tokens.json"));
+        let first = TokenState::new("first".into(), None);
+        let second = TokenState::new("second".into(), None);
+        let spent = TokenState::new("first, spent".into(), None);
+        store.save("k", &first).expect("saved");
+        store.save("k", &second).expect("another worker renewed");
+        assert!(
+            !store
+                .replace_if_unchanged("k", &first, Some(&spent))
+                .expect("read")
+        );
+        assert_eq!(store.load("k").expect("read"), Some(second.clone()));
+        assert!(
+            store
+                .replace_if_unchanged("k", &second, None)
+                .expect("read")
+        );
+        assert_eq!(store.load("k").expect("read"), None);
+        let _ = std::fs::remove_dir_all(directory);
+    }
+
+    #[test]
+    fn a_foreign_file_is_refused_and_left_alone() {
+        let directory = directory("foreign");
+        std::fs::create_dir_all(&directory).expect("directory");
+        let path = directory.join("tokens.json");
+        let old = r#"{"v1.abc":{"access_token":"at","token_type":"Bearer","obtained_at":1}}"#;
+        std::fs::write(&path, old).expect("written");
+        let store = FileStore::new(&path);
+        let error = store.load("k").expect_err("foreign").to_string();
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("delete it"), "{error}");
+        assert!(store.save("k", &TokenState::new("x".into(), None)).is_err());
+        assert_eq!(std::fs::read_to_string(&path).expect("kept"), old);
+        let _ = std::fs::remove_dir_all(directory);
+    }
+}
