@@ -725,6 +725,14 @@ impl ObtainedToken {
         }
     }
 
+    /// The access or the refresh token, as `which` names it.
+    pub fn secret(&self, which: TokenTypeHint) -> Option<&Redacted> {
+        match which {
+            TokenTypeHint::AccessToken => Some(&self.access_token),
+            TokenTypeHint::RefreshToken => self.refresh_token.as_ref(),
+        }
+    }
+
     /// The token as JSON for printing: the access and refresh tokens, and
     /// every string in `extra` (an `id_token`, say), show as `[redacted]`
     /// unless `show_secrets`.

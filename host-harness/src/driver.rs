@@ -445,11 +445,7 @@ impl TokenManager {
         let Some(token) = self.kept(config)? else {
             return Ok(false);
         };
-        let secret = match which {
-            TokenTypeHint::AccessToken => Some(token.access_token.clone()),
-            TokenTypeHint::RefreshToken => token.refresh_token.clone(),
-        };
-        let Some(secret) = secret else {
+        let Some(secret) = token.secret(which) else {
             return Ok(false);
         };
         self.harness

@@ -770,13 +770,10 @@ fn introspect(connector: ConnectorHost, args: &KeptTokenArgs) -> Result<ExitCode
                 .kept(&config)
                 .map_err(|e| anyhow::anyhow!("{e:#}"))?
                 .context("no token is kept for this configuration: run `call` first, or pass --token-stdin")?;
-            let token = if args.refresh {
-                kept.refresh_token
-                    .context("no refresh token is kept for this configuration")?
-            } else {
-                kept.access_token
-            };
-            token.expose().to_owned()
+            kept.secret(hint(args.refresh))
+                .context("no refresh token is kept for this configuration")?
+                .expose()
+                .to_owned()
         }
     };
     let answer = manager
