@@ -394,10 +394,11 @@ fn oversized_or_countless_response_headers_are_refused() {
 
 mod every_grant {
     use super::*;
+    use auth_server::AuthorizationServer;
+    use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, keys};
     use end_to_end::{connector, http_settings};
     use host_harness::component::{Context, Request};
-    use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, keys};
-    use host_harness::{AuthorizationServer, HttpClient, browser};
+    use host_harness::{HttpClient, browser};
 
     /// A key the server has never seen.
     const UNREGISTERED_KEY: &str = include_str!("../connector/testdata/rsa-pkcs8.pem");

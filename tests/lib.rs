@@ -3,8 +3,9 @@
 
 use std::sync::OnceLock;
 
-use host_harness::server::{RegisteredClient, TEST_CLIENTS};
-use host_harness::{AuthorizationServer, ConnectorHost, Harness, HttpSettings, ServerOptions};
+use auth_server::{AuthorizationServer, ServerOptions};
+use auth_server::{RegisteredClient, TEST_CLIENTS};
+use host_harness::{ConnectorHost, Harness, HttpSettings};
 use serde_json::{Value, json};
 
 /// The embedded connector component, compiled once for the whole test
@@ -136,8 +137,8 @@ pub mod authlib {
     use std::process::{Child, ChildStdin, Command, Stdio};
     use std::sync::OnceLock;
 
-    use host_harness::server::LoopbackIdentity;
-    use host_harness::server::registry::{ASSERTION_ISSUER, keys};
+    use auth_server::LoopbackIdentity;
+    use auth_server::registry::{ASSERTION_ISSUER, keys};
     use serde_json::{Value, json};
 
     /// The redirect URI registered for the login clients.

@@ -2,11 +2,11 @@
 //! others: Authlib, on loopback over HTTP and HTTPS. Every grant and client
 //! authentication method Authlib offers runs through the harness.
 
+use auth_server::registry::{ASSERTION_ISSUER, keys};
 use end_to_end::authlib::{self, AuthlibServer, CLIENTS, REDIRECT_URI, USER};
 use end_to_end::{harness_trusting, http_settings};
 use host_harness::component::{Failure, TokenTypeHint};
 use host_harness::driver::TokenManager;
-use host_harness::server::registry::{ASSERTION_ISSUER, keys};
 use host_harness::stores::MemoryStore;
 use host_harness::{HttpClient, ObtainedToken, TokenError, browser};
 use serde_json::{Value, json};

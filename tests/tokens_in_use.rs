@@ -6,12 +6,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 
+use auth_server::{AuthorizationServer, ServerOptions};
 use end_to_end::{client_credentials, harness_for, http_server};
 use host_harness::component::{Failure, Request, TokenTypeHint};
 use host_harness::driver::{TokenManager, TokenSource};
 use host_harness::harness::Clock;
 use host_harness::stores::{MemoryStore, TokenStore};
-use host_harness::{AuthorizationServer, ServerOptions, TokenError, TokenState};
+use host_harness::{TokenError, TokenState};
 use serde_json::Value;
 
 fn manager(server: &AuthorizationServer) -> TokenManager {
@@ -344,7 +345,7 @@ fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_ma
         "client_auth": "private_key_jwt",
         "client_assertion": {
             "header": {"alg": "RS256"},
-            "private_key": host_harness::server::registry::keys::RSA_PRIVATE,
+            "private_key": auth_server::registry::keys::RSA_PRIVATE,
         },
     });
     let answer = manager

@@ -1102,7 +1102,7 @@ mod tests {
         let host = ConnectorHost::embedded().expect("loads");
         let config = serde_json::json!({"grant_type": "jwt_bearer", "token_url": "https://as.example.com/token",
                            "client_auth": "none", "jwt": {"header": {"alg": "RS256"}, "issuer": "svc",
-                           "subject": "svc", "private_key": crate::server::registry::keys::RSA_PRIVATE}})
+                           "subject": "svc", "private_key": auth_server::registry::keys::RSA_PRIVATE}})
         .to_string();
         let kept = host.open(&config).expect("runs").expect("opens");
         let first = kept

@@ -1,9 +1,9 @@
 //! `oauth-harness form`: the configuration form a person fills in, served on
 //! loopback.
 //!
-//! The page (`host-harness/form/`) renders the component's schema with
+//! The page (`oauth-harness/form/`) renders the component's schema with
 //! JSON Editor, an off-the-shelf JSON Schema form library installed from
-//! the npm registry (`npm ci --prefix host-harness/form`); the harness serves
+//! the npm registry (`npm ci --prefix oauth-harness/form`); the harness serves
 //! the library's own bundle from there, so nothing is fetched from a CDN.
 //! Every check and every token goes through the component: this module only
 //! carries the page's requests to [`ConnectorHost::validate`] and to the
@@ -28,8 +28,8 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::component::{FieldError, Login};
-use crate::{ConnectorHost, Harness, HttpSettings, TokenError};
+use host_harness::component::{FieldError, Login};
+use host_harness::{ConnectorHost, Harness, HttpSettings, TokenError};
 
 /// The page itself.
 const INDEX_HTML: &str = include_str!("../form/index.html");
@@ -294,7 +294,7 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
 
 /// A rotated refresh token goes back to the page, which holds the form:
 /// the one in the form is spent, and this is the only copy.
-fn to_keep(token: &crate::ObtainedToken) -> Value {
+fn to_keep(token: &host_harness::ObtainedToken) -> Value {
     match &token.refresh_token {
         Some(refresh_token) if token.refresh_token_rotated => {
             json!({"refresh_token": refresh_token.expose()})

@@ -4,7 +4,7 @@
 // document the form produced is checked again by `oauth-harness validate`.
 //
 // Needs the built harness (OAUTH_HARNESS, default target/debug/oauth-harness),
-// Chromium (CHROMIUM, default /usr/bin/chromium) and `npm ci` in host-harness/form.
+// Chromium (CHROMIUM, default /usr/bin/chromium) and `npm ci` in oauth-harness/form.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +18,7 @@ import { chromium } from 'playwright-core';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const harness = process.env.OAUTH_HARNESS || join(root, 'target', 'debug', 'oauth-harness');
-const fixtures = join(root, 'host-harness', 'fixtures');
+const fixtures = join(root, 'auth-server', 'fixtures');
 
 const children = [];
 let browser;

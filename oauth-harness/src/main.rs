@@ -10,14 +10,18 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
+use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
+use auth_server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::component::{FieldError, TokenTypeHint};
 use host_harness::driver::TokenManager;
-use host_harness::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
-use host_harness::server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::stores::{FileStore, MemoryStore, TokenStore};
 use host_harness::{
-    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, demo, files, form,
+    ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, files,
 };
+
+mod bench;
+mod demo;
+mod form;
 
 /// Runs the OAuth 2.0 connector component: prints its configuration schema,
 /// validates configurations, obtains tokens over real HTTP, and serves a
@@ -421,11 +425,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ca_file,
         } => serve_form(load()?, *port, assets, ca_file.as_deref()),
         Command::Bench { json } => {
-            let scenarios = host_harness::bench::run(load()?)?;
+            let scenarios = bench::run(load()?)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&scenarios)?);
             } else {
-                print!("{}", host_harness::bench::table(&scenarios));
+                print!("{}", bench::table(&scenarios));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -639,7 +643,7 @@ fn serve(options: ServerOptions, ca_out: &Path) -> Result<ExitCode> {
         .collect();
     println!("users: {}", users.join(", "));
     println!(
-        "trusted JWT bearer issuer: {ASSERTION_ISSUER}; the fixture keys are in host-harness/fixtures/"
+        "trusted JWT bearer issuer: {ASSERTION_ISSUER}; the fixture keys are in auth-server/fixtures/"
     );
     let refresh_token = server.issue_refresh_token(TEST_CLIENTS[0].client_id, Some("read write"));
     println!(

@@ -541,7 +541,7 @@ pub(super) fn granted_scope(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::registry::TEST_CLIENTS;
+    use crate::registry::TEST_CLIENTS;
 
     #[test]
     fn basic_credentials_decode_plus_as_space_and_percent_escapes() {

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use host_harness::server::TEST_CLIENTS;
-use host_harness::{AuthorizationServer, ServerOptions};
+use auth_server::TEST_CLIENTS;
+use auth_server::{AuthorizationServer, ServerOptions};
 use serde_json::{Value, json};
 
 fn harness(args: &[&str]) -> Output {
@@ -703,7 +703,7 @@ fn no_command_prints_a_secret() {
     .expect("server");
     let refresh_token = server.issue_refresh_token("demo-basic", Some("read"));
     assert!(refresh_token.starts_with(TOKEN_CANARY));
-    let encrypted_key = include_str!("../fixtures/rsa-encrypted.pem");
+    let encrypted_key = include_str!("../../auth-server/fixtures/rsa-encrypted.pem");
     let canaries = [
         "CANARY-client-secret",
         "CANARY-user-password",

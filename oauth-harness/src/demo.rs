@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::browser;
-use crate::component::{ConnectorHost, Failure, ObtainedToken};
-use crate::harness::{Harness, TokenError, unix_now};
-use crate::http_client::{HttpClient, HttpSettings, ca_certificates};
-use crate::server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS, client, keys};
-use crate::server::{AuthorizationServer, ServerOptions};
+use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS, client, keys};
+use auth_server::{AuthorizationServer, ServerOptions};
+use host_harness::browser;
+use host_harness::component::{ConnectorHost, Failure, ObtainedToken};
+use host_harness::harness::{Harness, TokenError, unix_now};
+use host_harness::http_client::{HttpClient, HttpSettings, ca_certificates};
 
 /// One scenario's outcome.
 #[derive(Debug, Clone)]

@@ -153,21 +153,21 @@ pub const ASSERTION_ISSUER: &str = "demo-issuer";
 /// their configurations sign with.
 pub mod keys {
     /// RSA 2048, PKCS#8.
-    pub const RSA_PRIVATE: &str = include_str!("../../fixtures/rsa.pem");
+    pub const RSA_PRIVATE: &str = include_str!("../fixtures/rsa.pem");
     /// The same RSA key, encrypted (PBES2, AES-256-CBC) with [`RSA_ENCRYPTED_PASSWORD`].
-    pub const RSA_ENCRYPTED: &str = include_str!("../../fixtures/rsa-encrypted.pem");
+    pub const RSA_ENCRYPTED: &str = include_str!("../fixtures/rsa-encrypted.pem");
     /// The password of [`RSA_ENCRYPTED`].
     pub const RSA_ENCRYPTED_PASSWORD: &str = "demo key password";
     /// EC P-256, PKCS#8.
-    pub const EC_PRIVATE: &str = include_str!("../../fixtures/ec-p256.pem");
+    pub const EC_PRIVATE: &str = include_str!("../fixtures/ec-p256.pem");
     /// Ed25519, PKCS#8.
-    pub const ED25519_PRIVATE: &str = include_str!("../../fixtures/ed25519.pem");
+    pub const ED25519_PRIVATE: &str = include_str!("../fixtures/ed25519.pem");
     /// The RSA public key.
-    pub const RSA_PUBLIC: &str = include_str!("../../fixtures/rsa.pub.pem");
+    pub const RSA_PUBLIC: &str = include_str!("../fixtures/rsa.pub.pem");
     /// The EC public key.
-    pub const EC_PUBLIC: &str = include_str!("../../fixtures/ec-p256.pub.pem");
+    pub const EC_PUBLIC: &str = include_str!("../fixtures/ec-p256.pub.pem");
     /// The Ed25519 public key.
-    pub const ED25519_PUBLIC: &str = include_str!("../../fixtures/ed25519.pub.pem");
+    pub const ED25519_PUBLIC: &str = include_str!("../fixtures/ed25519.pub.pem");
 }
 
 /// The registered client with this id.

@@ -8,12 +8,12 @@ use anyhow::{Context as _, Result, anyhow};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::component::{Context, Limits, Request, Response};
-use crate::driver::TokenManager;
-use crate::server::registry::keys;
-use crate::server::{AuthorizationServer, ServerOptions};
-use crate::stores::MemoryStore;
-use crate::{ConnectorHost, Harness, HttpClient, HttpSettings};
+use auth_server::registry::keys;
+use auth_server::{AuthorizationServer, ServerOptions};
+use host_harness::component::{Context, Limits, Request, Response};
+use host_harness::driver::TokenManager;
+use host_harness::stores::MemoryStore;
+use host_harness::{ConnectorHost, Harness, HttpClient, HttpSettings};
 
 /// One measured scenario.
 #[derive(Debug, Serialize)]
@@ -126,7 +126,10 @@ fn native_build_and_read(config: &connector::Config, response: &connector::Respo
 }
 
 /// The same through a connection.
-fn build_and_read(connection: &crate::component::Connection, response: &Response) -> Result<()> {
+fn build_and_read(
+    connection: &host_harness::component::Connection,
+    response: &Response,
+) -> Result<()> {
     let fetch = connection.token_request(&context())?.map_err(described)?;
     std::hint::black_box(&fetch.request);
     std::hint::black_box(
@@ -137,8 +140,8 @@ fn build_and_read(connection: &crate::component::Connection, response: &Response
     Ok(())
 }
 
-fn described(failure: crate::component::Failure) -> anyhow::Error {
-    anyhow!("{}", crate::component::describe(&failure))
+fn described(failure: host_harness::component::Failure) -> anyhow::Error {
+    anyhow!("{}", host_harness::component::describe(&failure))
 }
 
 /// Every scenario, measured in this run.
@@ -231,7 +234,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
     let connection = connector.open(&client)?.map_err(described)?;
     let state = connection
         .took(
-            crate::component::Renewal::ConfiguredGrant,
+            host_harness::component::Renewal::ConfiguredGrant,
             &response,
             None,
             &context(),
@@ -246,7 +249,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         note: "kept instance / fresh instance".into(),
     });
     let pooled_host = ConnectorHost::from_bytes(
-        crate::component::EMBEDDED_COMPONENT,
+        host_harness::component::EMBEDDED_COMPONENT,
         "the embedded connector component",
         Limits {
             pooled_instances: Some(16),
@@ -445,7 +448,7 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ratio: None,
         note: format!(
             "component {} KiB (release, stripped); host peak RSS {} after 1,000 instantiations, {} after 1,000 more pooled; 64 open connections add {} resident",
-            crate::component::EMBEDDED_COMPONENT.len() >> 10,
+            host_harness::component::EMBEDDED_COMPONENT.len() >> 10,
             mib(after),
             mib(pooled_peak),
             with_connections.map_or("unknown".into(), |kib| format!(
@@ -466,7 +469,8 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
 fn start_up(config: &str) -> Result<Vec<Scenario>> {
     let mut scenarios = Vec::new();
     let compile = ns_per_op(|| {
-        crate::component::compile_uncached(crate::component::EMBEDDED_COMPONENT).map(drop)
+        host_harness::component::compile_uncached(host_harness::component::EMBEDDED_COMPONENT)
+            .map(drop)
     })?;
     let load = ns_per_op(|| ConnectorHost::embedded().map(drop))?;
     scenarios.push(Scenario {
