@@ -814,19 +814,27 @@ pub fn describe(failure: &Failure) -> String {
     connector::Failure::from(failure.clone()).to_string()
 }
 
+/// A field error in the same words, from the connector library.
+pub fn describe_field_error(error: &FieldError) -> String {
+    connector::FieldError::from(error.clone()).to_string()
+}
+
+impl From<FieldError> for connector::FieldError {
+    fn from(error: FieldError) -> Self {
+        connector::FieldError {
+            field: error.field,
+            message: error.message,
+            fix: error.fix,
+        }
+    }
+}
+
 impl From<Failure> for connector::Failure {
     fn from(failure: Failure) -> Self {
         match failure {
-            Failure::InvalidConfig(errors) => connector::Failure::InvalidConfig(
-                errors
-                    .into_iter()
-                    .map(|e| connector::FieldError {
-                        field: e.field,
-                        message: e.message,
-                        fix: e.fix,
-                    })
-                    .collect(),
-            ),
+            Failure::InvalidConfig(errors) => {
+                connector::Failure::InvalidConfig(errors.into_iter().map(Into::into).collect())
+            }
             Failure::Rejected(e) => connector::Failure::Rejected(connector::OAuthError {
                 error: e.error,
                 error_description: e.error_description,

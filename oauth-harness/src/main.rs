@@ -480,12 +480,7 @@ fn layered(connector: &ConnectorHost, file: &Path, layers: &LayerArgs) -> Result
 }
 
 fn field_error(error: &FieldError) -> String {
-    let field = if error.field.is_empty() {
-        "(document)"
-    } else {
-        &error.field
-    };
-    format!("{field}: {} ({})", error.message, error.fix)
+    host_harness::component::describe_field_error(error)
 }
 
 fn harness(connector: ConnectorHost, args: &HttpArgs) -> Result<Harness> {
