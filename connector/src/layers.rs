@@ -16,10 +16,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::FieldError;
+use crate::config::{FieldError, key};
 
 /// The client credential fields, which travel as a pair.
-const CREDENTIALS: [&str; 2] = ["client_id", "client_secret"];
+const CREDENTIALS: [&str; 2] = [key::CLIENT_ID, key::CLIENT_SECRET];
 
 /// Combines the layers into one configuration document.
 pub fn merge_layers(
@@ -134,9 +134,9 @@ fn take_credentials(
         }
         ([id_configured, _], _) => {
             let (configured, missing) = if id_configured {
-                ("client_id", "client_secret")
+                (key::CLIENT_ID, key::CLIENT_SECRET)
             } else {
-                ("client_secret", "client_id")
+                (key::CLIENT_SECRET, key::CLIENT_ID)
             };
             Err(vec![FieldError::new(
                 missing,

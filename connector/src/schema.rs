@@ -7,6 +7,8 @@
 
 use serde_json::{Value, json};
 
+use crate::config::key;
+
 /// A `required` rule that applies when `field` has one of `values`; a
 /// field's default counts when it is absent.
 fn when(field: &str, values: &[&str], default: Option<&str>, required: &[&str]) -> Value {
@@ -87,7 +89,7 @@ fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
-            "header": {
+            key::HEADER: {
                 "title": "JWT header",
                 "description": "The JOSE header, signed as given. `alg` chooses the algorithm: RS256/384/512, PS256/384/512, ES256/384, EdDSA, or HS256/384/512 with a shared secret. Add `kid` or `x5t` if the server needs them.",
                 "type": "object",
@@ -95,26 +97,26 @@ fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
                 "properties": {"alg": {"enum": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256", "HS384", "HS512"]}},
                 "default": {"alg": "RS256", "typ": "JWT"}
             },
-            "issuer": {"title": "Issuer (iss)", "description": "Who issues the assertion. Default: the client ID.", "type": "string"},
-            "subject": {"title": "Subject (sub)", "description": "Whom the token is for. Default: the client ID; required for the JWT bearer grant.", "type": "string"},
-            "audience": {"title": "Audience (aud)", "description": "Who the assertion is for. Default: the token URL.", "type": "string"},
-            "lifetime_secs": {"title": "Lifetime (seconds)", "description": "Seconds from issue to expiry of the assertion.", "type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
-            "claims": {"title": "Extra claims", "description": "Further payload claims, such as a scope. iss, sub, aud, exp, iat and jti are set by the connector.", "type": "object", "default": {}},
-            "private_key": {"title": "Private key (PEM)", "description": "PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8, from -----BEGIN to the END----- line.", "type": "string", "writeOnly": true, "format": "password", "contentMediaType": "application/x-pem-file", "x-multiline": true},
-            "private_key_password": {"title": "Private key password", "description": "For an encrypted private key.", "type": "string", "writeOnly": true, "format": "password"},
-            "shared_secret": {"title": "Shared secret", "description": "For HS256, HS384 or HS512 instead of a private key: at least 32, 48 or 64 characters.", "type": "string", "writeOnly": true, "format": "password"}
+            key::ISSUER: {"title": "Issuer (iss)", "description": "Who issues the assertion. Default: the client ID.", "type": "string"},
+            key::SUBJECT: {"title": "Subject (sub)", "description": "Whom the token is for. Default: the client ID; required for the JWT bearer grant.", "type": "string"},
+            key::AUDIENCE: {"title": "Audience (aud)", "description": "Who the assertion is for. Default: the token URL.", "type": "string"},
+            key::LIFETIME_SECS: {"title": "Lifetime (seconds)", "description": "Seconds from issue to expiry of the assertion.", "type": "integer", "minimum": 1, "maximum": 86400, "default": 300},
+            key::CLAIMS: {"title": "Extra claims", "description": "Further payload claims, such as a scope. iss, sub, aud, exp, iat and jti are set by the connector.", "type": "object", "default": {}},
+            key::PRIVATE_KEY: {"title": "Private key (PEM)", "description": "PKCS#8, PKCS#1, SEC1 or encrypted PKCS#8, from -----BEGIN to the END----- line.", "type": "string", "writeOnly": true, "format": "password", "contentMediaType": "application/x-pem-file", "x-multiline": true},
+            key::PRIVATE_KEY_PASSWORD: {"title": "Private key password", "description": "For an encrypted private key.", "type": "string", "writeOnly": true, "format": "password"},
+            key::SHARED_SECRET: {"title": "Shared secret", "description": "For HS256, HS384 or HS512 instead of a private key: at least 32, 48 or 64 characters.", "type": "string", "writeOnly": true, "format": "password"}
         },
         "allOf": [
             // An HMAC algorithm signs with the shared secret, the others with
             // the private key; the header defaults to RS256.
             {
-                "if": {"properties": {"header": {"properties": {"alg": {"enum": hmac}}, "required": ["alg"]}}, "required": ["header"]},
-                "then": {"required": ["shared_secret"], "properties": {"private_key": {"maxLength": 0}}},
-                "else": {"required": ["private_key"], "properties": {"private_key": {"minLength": 1}, "shared_secret": {"maxLength": 0}}}
+                "if": {"properties": {key::HEADER: {"properties": {"alg": {"enum": hmac}}, "required": ["alg"]}}, "required": [key::HEADER]},
+                "then": {"required": [key::SHARED_SECRET], "properties": {key::PRIVATE_KEY: {"maxLength": 0}}},
+                "else": {"required": [key::PRIVATE_KEY], "properties": {key::PRIVATE_KEY: {"minLength": 1}, key::SHARED_SECRET: {"maxLength": 0}}}
             },
-            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS256"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 32}}}},
-            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS384"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 48}}}},
-            {"if": {"properties": {"header": {"properties": {"alg": {"const": "HS512"}}}}}, "then": {"properties": {"shared_secret": {"minLength": 64}}}}
+            {"if": {"properties": {key::HEADER: {"properties": {"alg": {"const": "HS256"}}}}}, "then": {"properties": {key::SHARED_SECRET: {"minLength": 32}}}},
+            {"if": {"properties": {key::HEADER: {"properties": {"alg": {"const": "HS384"}}}}}, "then": {"properties": {key::SHARED_SECRET: {"minLength": 48}}}},
+            {"if": {"properties": {key::HEADER: {"properties": {"alg": {"const": "HS512"}}}}}, "then": {"properties": {key::SHARED_SECRET: {"minLength": 64}}}}
         ]
     });
     // The form's order within the assertion is the list's: what is signed,
@@ -122,19 +124,20 @@ fn assertion_schema(title: &str, description: &str, client: bool) -> Value {
     for (position, name) in (1..).zip(crate::config::ASSERTION_FIELDS) {
         schema["properties"][name]["x-order"] = json!(position);
     }
-    schema["properties"]["private_key"]["pattern"] = json!("^$|-----BEGIN [A-Z ]*PRIVATE KEY-----");
-    schema["properties"]["claims"]["not"] = json!({"anyOf": computed});
+    schema["properties"][key::PRIVATE_KEY]["pattern"] =
+        json!("^$|-----BEGIN [A-Z ]*PRIVATE KEY-----");
+    schema["properties"][key::CLAIMS]["not"] = json!({"anyOf": computed});
     if client {
         // RFC 7523 section 3: a client assertion's iss and sub are the client id.
-        schema["properties"]["issuer"] = json!(false);
-        schema["properties"]["subject"] = json!(false);
+        schema["properties"][key::ISSUER] = json!(false);
+        schema["properties"][key::SUBJECT] = json!(false);
     }
     schema
 }
 
 /// The schema as a JSON value.
 pub fn schema() -> Value {
-    let browser = json!({"grant_type": ["authorization_code", "implicit"]});
+    let browser = json!({key::GRANT_TYPE: ["authorization_code", "implicit"]});
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "urn:oauth2:connector:config:0.1.0",
@@ -143,7 +146,7 @@ pub fn schema() -> Value {
         "type": "object",
         "additionalProperties": false,
         "properties": {
-            "grant_type": {
+            key::GRANT_TYPE: {
                 "title": "Grant type",
                 "description": "How the connector obtains tokens.",
                 "default": "refresh_token",
@@ -157,47 +160,47 @@ pub fn schema() -> Value {
                 ],
                 "x-group": "Connection", "x-order": 1
             },
-            "token_url": {
+            key::TOKEN_URL: {
                 "title": "Token URL",
                 "description": "The authorization server's token endpoint. Must use https, except on the loopback interface (localhost, 127.0.0.1, ::1). Not used by the implicit grant.",
                 "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "examples": ["https://login.example.com/oauth2/token"],
                 "x-group": "Connection", "x-order": 2
             },
-            "refresh_token": {
+            key::REFRESH_TOKEN: {
                 "title": "Refresh token",
                 "description": "For the refresh token grant: the refresh token to exchange. When the server rotates it, the host stores the new one.",
                 "type": "string", "writeOnly": true, "format": "password",
                 "x-group": "Connection", "x-order": 3,
-                "x-show-when": {"grant_type": ["refresh_token"]}
+                "x-show-when": {key::GRANT_TYPE: ["refresh_token"]}
             },
-            "scope": {
+            key::SCOPE: {
                 "title": "Scope",
                 "description": "Optional. The scopes to request, separated by spaces.",
                 "type": "string", "pattern": "^[\\s!#-\\[\\]-~]*$",
                 "x-group": "Connection", "x-order": 4
             },
-            "username": {
+            key::USERNAME: {
                 "title": "User name",
                 "description": "For the password grant: the user whose password is sent.",
                 "type": "string",
                 "x-group": "Connection", "x-order": 5,
-                "x-show-when": {"grant_type": ["password"]}
+                "x-show-when": {key::GRANT_TYPE: ["password"]}
             },
-            "password": {
+            key::PASSWORD: {
                 "title": "Password",
                 "description": "For the password grant: the user's password.",
                 "type": "string", "writeOnly": true, "format": "password",
                 "x-group": "Connection", "x-order": 6,
-                "x-show-when": {"grant_type": ["password"]}
+                "x-show-when": {key::GRANT_TYPE: ["password"]}
             },
-            "client_id": {
+            key::CLIENT_ID: {
                 "title": "Client ID",
                 "description": "The identifier the authorization server issued to this application. Optional only with client authentication `none`.",
                 "type": "string", "minLength": 1,
                 "x-group": "Client authentication", "x-order": 10
             },
-            "client_auth": {
+            key::CLIENT_AUTH: {
                 "title": "Client authentication",
                 "description": "How the application proves its identity to the token endpoint.",
                 "default": "basic",
@@ -209,14 +212,14 @@ pub fn schema() -> Value {
                 ],
                 "x-group": "Client authentication", "x-order": 11
             },
-            "client_secret": {
+            key::CLIENT_SECRET: {
                 "title": "Client secret",
                 "description": "The secret the authorization server issued with the client ID, for client authentication `basic` or `body`.",
                 "type": "string", "minLength": 1, "writeOnly": true, "format": "password",
                 "x-group": "Client authentication", "x-order": 12,
-                "x-show-when": {"client_auth": ["basic", "body"]}
+                "x-show-when": {key::CLIENT_AUTH: ["basic", "body"]}
             },
-            "client_assertion": assertion_schema(
+            key::CLIENT_ASSERTION: assertion_schema(
                 "Client assertion",
                 "For client authentication `private_key_jwt`: how the client's JWT is signed. Its issuer and subject are the client ID.",
                 true
@@ -224,10 +227,10 @@ pub fn schema() -> Value {
                 let mut o = o.clone();
                 o.insert("x-group".into(), json!("Client authentication"));
                 o.insert("x-order".into(), json!(13));
-                o.insert("x-show-when".into(), json!({"client_auth": ["private_key_jwt"]}));
+                o.insert("x-show-when".into(), json!({key::CLIENT_AUTH: ["private_key_jwt"]}));
                 Value::Object(o)
             }).unwrap_or_default(),
-            "jwt": assertion_schema(
+            key::JWT: assertion_schema(
                 "JWT bearer assertion",
                 "For the JWT bearer grant: the assertion exchanged for a token.",
                 false
@@ -235,46 +238,46 @@ pub fn schema() -> Value {
                 let mut o = o.clone();
                 o.insert("x-group".into(), json!("JWT"));
                 o.insert("x-order".into(), json!(20));
-                o.insert("x-show-when".into(), json!({"grant_type": ["jwt_bearer"]}));
+                o.insert("x-show-when".into(), json!({key::GRANT_TYPE: ["jwt_bearer"]}));
                 Value::Object(o)
             }).unwrap_or_default(),
-            "authorization_url": {
+            key::AUTHORIZATION_URL: {
                 "title": "Authorization URL",
                 "description": "For browser logins: the authorization endpoint the user is sent to.",
                 "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "x-group": "User login", "x-order": 40, "x-show-when": browser
             },
-            "redirect_uri": {
+            key::REDIRECT_URI: {
                 "title": "Redirect URI",
                 "description": "For browser logins: where the browser returns, exactly as registered with the server (http only on loopback, such as http://127.0.0.1:53682/callback).",
                 "type": "string", "format": "uri", "pattern": REDIRECT_PATTERN,
                 "x-group": "User login", "x-order": 41, "x-show-when": browser
             },
-            "prompt": {
+            key::PROMPT: {
                 "title": "Prompt",
                 "description": "Optional. Whether the server must show its login or consent page: consent, login, select_account, or none; several separated by spaces (none alone).",
                 "type": "string", "pattern": "^\\s*(none|((consent|login|select_account)(\\s+(consent|login|select_account))*))?\\s*$",
                 "x-group": "User login", "x-order": 42, "x-show-when": browser
             },
-            "request_refresh_token": {
+            key::REQUEST_REFRESH_TOKEN: {
                 "title": "Request a refresh token",
                 "description": "Ask for a refresh token by adding the refresh-token scope to the login.",
                 "type": "boolean", "default": false,
                 "x-group": "User login", "x-order": 43, "x-show-when": browser
             },
-            "refresh_token_scope": {
+            key::REFRESH_TOKEN_SCOPE: {
                 "title": "Refresh-token scope",
                 "description": "The scope that asks for a refresh token.",
                 "type": "string", "default": "offline_access",
                 "x-group": "User login", "x-order": 44, "x-show-when": browser
             },
-            "login_hint": {
+            key::LOGIN_HINT: {
                 "title": "Login hint",
                 "description": "Optional. Who is expected to log in, such as an e-mail address.",
                 "type": "string",
                 "x-group": "User login", "x-order": 45, "x-show-when": browser
             },
-            "pkce": {
+            key::PKCE: {
                 "title": "PKCE",
                 "description": "Proof Key for Code Exchange (RFC 7636). Keep S256 unless the server cannot.",
                 "default": "S256",
@@ -283,35 +286,35 @@ pub fn schema() -> Value {
                     {"const": "plain", "title": "plain"},
                     {"const": "none", "title": "Off"}
                 ],
-                "x-group": "User login", "x-order": 46, "x-show-when": {"grant_type": ["authorization_code"]}
+                "x-group": "User login", "x-order": 46, "x-show-when": {key::GRANT_TYPE: ["authorization_code"]}
             },
-            "extra_authorization_params": {
+            key::EXTRA_AUTHORIZATION_PARAMS: {
                 "title": "Extra authorization parameters",
                 "description": "Optional. Further parameters of the login URL, such as ui_locales.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
                 "propertyNames": {"not": {"enum": crate::config::RESERVED_AUTHORIZATION_PARAMETERS}},
                 "x-group": "User login", "x-order": 47, "x-show-when": browser
             },
-            "audience": {
+            key::AUDIENCE: {
                 "title": "Audience",
                 "description": "Optional. The API the token is for, for servers that require an `audience` parameter.",
                 "type": "string",
                 "x-group": "Advanced", "x-order": 60
             },
-            "resource": {
+            key::RESOURCE: {
                 "title": "Resource",
                 "description": "Optional. The absolute URI of the resource the token is for (RFC 8707).",
                 "type": "string", "format": "uri", "pattern": "^$|".to_owned() + ABSOLUTE_URI_PATTERN,
                 "x-group": "Advanced", "x-order": 61
             },
-            "extra_body": {
+            key::EXTRA_BODY: {
                 "title": "Extra body parameters",
                 "description": "Optional. Further form parameters sent with every token request. They may not replace parameters the connector sets.",
                 "type": "object", "additionalProperties": {"type": "string"}, "default": {},
                 "propertyNames": {"minLength": 1, "not": {"enum": crate::config::RESERVED_BODY_PARAMETERS}},
                 "x-group": "Advanced", "x-order": 62
             },
-            "extra_headers": {
+            key::EXTRA_HEADERS: {
                 "title": "Extra request headers",
                 "description": "Optional. Further HTTP headers sent with every token request. Authorization, Content-Type, Content-Length, Host, Transfer-Encoding and Connection cannot be set here; Accept replaces the default.",
                 "type": "object", "default": {},
@@ -319,31 +322,31 @@ pub fn schema() -> Value {
                 "propertyNames": {"pattern": header_name_pattern()},
                 "x-group": "Advanced", "x-order": 63
             },
-            "introspection_url": {
+            key::INTROSPECTION_URL: {
                 "title": "Introspection URL",
                 "description": "Optional. The server's token introspection endpoint (RFC 7662), to ask whether a token is still active. Must use https, except on the loopback interface.",
                 "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "x-group": "Advanced", "x-order": 65
             },
-            "revocation_url": {
+            key::REVOCATION_URL: {
                 "title": "Revocation URL",
                 "description": "Optional. The server's token revocation endpoint (RFC 7009), to revoke a token that is no longer needed. Must use https, except on the loopback interface.",
                 "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
                 "x-group": "Advanced", "x-order": 66
             },
-            "bearer_any_token_type": {
+            key::BEARER_ANY_TOKEN_TYPE: {
                 "title": "Send any token as a Bearer token",
                 "description": "Send the access token in `Authorization: Bearer` even when the server names another token type (some servers say `JWT` or nothing useful). Leave off unless the API accepts it: a proof-of-possession token (DPoP, MAC) does not work this way.",
                 "type": "boolean", "default": false,
                 "x-group": "Advanced", "x-order": 67
             },
-            "default_expires_in": {
+            key::DEFAULT_EXPIRES_IN: {
                 "title": "Default token lifetime (seconds)",
                 "description": "How long a token lasts when the server's answer does not say (no `expires_in`). Tokens are renewed a quarter of their lifetime before they end, at most 60 s before.",
                 "type": "integer", "default": 300, "minimum": 1, "maximum": 86400,
                 "x-group": "Advanced", "x-order": 68
             },
-            "token_retry_check_level": {
+            key::TOKEN_RETRY_CHECK_LEVEL: {
                 "title": "Token retry check level",
                 "description": "How much evidence a 401 from an API must carry before the token is renewed and the call retried.",
                 "type": "integer", "default": 3,
@@ -356,22 +359,22 @@ pub fn schema() -> Value {
             }
         },
         "allOf": [
-            when("grant_type", &["refresh_token"], Some("refresh_token"), &["refresh_token"]),
-            when("grant_type", &["password"], Some("refresh_token"), &["username", "password"]),
-            when("grant_type", &["jwt_bearer"], Some("refresh_token"), &["jwt"]),
-            when("grant_type", &["authorization_code", "implicit"], Some("refresh_token"), &["authorization_url", "redirect_uri", "client_id"]),
-            when("grant_type", &["refresh_token", "client_credentials", "password", "jwt_bearer", "authorization_code"], Some("refresh_token"), &["token_url"]),
-            when("client_auth", &["basic", "body"], Some("basic"), &["client_id", "client_secret"]),
-            when("client_auth", &["private_key_jwt"], Some("basic"), &["client_id", "client_assertion"]),
-            only_when("grant_type", &["password"], Some("refresh_token"), &["username", "password"]),
-            only_when("grant_type", &["jwt_bearer"], Some("refresh_token"), &["jwt"]),
-            only_when("client_auth", &["basic", "body"], Some("basic"), &["client_secret"]),
-            only_when("client_auth", &["private_key_jwt"], Some("basic"), &["client_assertion"]),
-            {"if": {"properties": {"grant_type": {"const": "jwt_bearer"}}, "required": ["grant_type"]},
-             "then": {"properties": {"jwt": {"required": ["subject"], "properties": {"subject": {"minLength": 1}}}}}},
+            when(key::GRANT_TYPE, &["refresh_token"], Some("refresh_token"), &[key::REFRESH_TOKEN]),
+            when(key::GRANT_TYPE, &["password"], Some("refresh_token"), &[key::USERNAME, key::PASSWORD]),
+            when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),
+            when(key::GRANT_TYPE, &["authorization_code", "implicit"], Some("refresh_token"), &[key::AUTHORIZATION_URL, key::REDIRECT_URI, key::CLIENT_ID]),
+            when(key::GRANT_TYPE, &["refresh_token", "client_credentials", "password", "jwt_bearer", "authorization_code"], Some("refresh_token"), &[key::TOKEN_URL]),
+            when(key::CLIENT_AUTH, &["basic", "body"], Some("basic"), &[key::CLIENT_ID, key::CLIENT_SECRET]),
+            when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ID, key::CLIENT_ASSERTION]),
+            only_when(key::GRANT_TYPE, &["password"], Some("refresh_token"), &[key::USERNAME, key::PASSWORD]),
+            only_when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),
+            only_when(key::CLIENT_AUTH, &["basic", "body"], Some("basic"), &[key::CLIENT_SECRET]),
+            only_when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ASSERTION]),
+            {"if": {"properties": {key::GRANT_TYPE: {"const": "jwt_bearer"}}, "required": [key::GRANT_TYPE]},
+             "then": {"properties": {key::JWT: {"required": [key::SUBJECT], "properties": {key::SUBJECT: {"minLength": 1}}}}}},
             // Without a client id, the JWT bearer assertion names its own issuer.
-            {"if": {"properties": {"grant_type": {"const": "jwt_bearer"}, "client_id": {"maxLength": 0}}, "required": ["grant_type"]},
-             "then": {"properties": {"jwt": {"required": ["issuer"], "properties": {"issuer": {"minLength": 1}}}}}}
+            {"if": {"properties": {key::GRANT_TYPE: {"const": "jwt_bearer"}, key::CLIENT_ID: {"maxLength": 0}}, "required": [key::GRANT_TYPE]},
+             "then": {"properties": {key::JWT: {"required": [key::ISSUER], "properties": {key::ISSUER: {"minLength": 1}}}}}}
         ]
     })
 }

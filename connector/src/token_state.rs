@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::api_call::{self, Verdict as RetryVerdict};
-use crate::config::{Config, Grant};
+use crate::config::{Config, Grant, key};
 use crate::error::Failure;
 use crate::lifecycle::TokenTypeHint;
 use crate::login::{self, LoginStep};
@@ -359,7 +359,7 @@ pub fn keep_in_document(document: &str, state: &TokenState) -> Result<String, Fa
         .ok_or_else(|| Failure::Other("the server issued no refresh token to keep".into()))?;
     let mut members: Map<String, Value> = serde_json::from_str(document)
         .map_err(|e| Failure::Other(format!("the configuration is not a JSON object: {e}")))?;
-    members.insert("refresh_token".into(), Value::String(refresh_token));
+    members.insert(key::REFRESH_TOKEN.into(), Value::String(refresh_token));
     serde_json::to_string_pretty(&members)
         .map_err(|e| Failure::Other(format!("the configuration could not be written: {e}")))
 }
@@ -509,7 +509,7 @@ pub fn finish_login(
 fn login_of(config: &Config) -> Result<&crate::config::UserLogin, Failure> {
     config.user_login().ok_or_else(|| {
         Failure::InvalidConfig(vec![crate::FieldError::new(
-            "grant_type",
+            key::GRANT_TYPE,
             format!("grant_type `{}` has no browser login", config.grant.name()),
             "choose authorization_code (or implicit) for a browser login",
         )])

@@ -1,447 +1,18 @@
-//! The configuration document, parsed once into typed values.
-//!
-//! Forms generated from the schema produce a JSON object; [`Config::parse`]
-//! turns it into a [`Config`] or into the list of every problem found, each
-//! naming its field and how to fix it. Everything after parsing works on the
-//! typed values only.
+//! Reading a document into a [`Config`]: every field checked, every
+//! problem collected with its field and its fix.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use super::fields::*;
+use super::*;
 use crate::jwt::{self, KeyProblem, SigningKey};
 use crate::secret::Secret;
 
-/// A problem with one field of the configuration document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field's path, such as `token_url` or `extra_headers.X-Api-Key`;
-    /// empty for the document as a whole.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-    /// How to fix it.
-    pub fix: String,
-}
-
-impl FieldError {
-    pub(crate) fn new(
-        field: impl Into<String>,
-        message: impl Into<String>,
-        fix: impl Into<String>,
-    ) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{} ({})", self.message, self.fix)
-        } else {
-            write!(f, "{}: {} ({})", self.field, self.message, self.fix)
-        }
-    }
-}
-
-/// Name–value pairs from the document (extra headers, extra parameters).
-/// A value may be a credential, such as an API key header, so Debug shows
-/// the names only.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct NamedValues(pub Vec<(String, String)>);
-
-impl fmt::Debug for NamedValues {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|(name, _)| name))
-            .finish()
-    }
-}
-
-/// The grant the connector asks the token endpoint for.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Grant {
-    /// RFC 6749 section 4.4: the client acts on its own behalf.
-    ClientCredentials,
-    /// RFC 6749 section 6: a refresh token from the configuration is
-    /// exchanged for an access token.
-    RefreshToken {
-        /// The refresh token to exchange.
-        refresh_token: Secret,
-    },
-    /// RFC 6749 section 4.3, deprecated by RFC 9700: the user's name and
-    /// password are exchanged for a token.
-    Password {
-        /// The resource owner's user name.
-        username: String,
-        /// The resource owner's password.
-        password: Secret,
-    },
-    /// RFC 7523 section 2.1: a signed JWT is exchanged for a token.
-    JwtBearer(Box<Assertion>),
-    /// RFC 6749 section 4.1 with PKCE (RFC 7636): a user logs in through the
-    /// browser and the code that comes back is exchanged for a token.
-    AuthorizationCode(Box<UserLogin>),
-    /// RFC 6749 section 4.2, deprecated: the token comes back in the
-    /// redirect's fragment, with no token request at all.
-    Implicit(Box<UserLogin>),
-}
-
-impl Grant {
-    /// The name used in `grant_type`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Grant::ClientCredentials => "client_credentials",
-            Grant::RefreshToken { .. } => "refresh_token",
-            Grant::Password { .. } => "password",
-            Grant::JwtBearer(_) => "jwt_bearer",
-            Grant::AuthorizationCode(_) => "authorization_code",
-            Grant::Implicit(_) => "implicit",
-        }
-    }
-}
-
-/// How the client authenticates to the token endpoint.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum ClientAuth {
-    /// HTTP Basic (RFC 6749 section 2.3.1): `client_secret_basic`.
-    Basic(Secret),
-    /// `client_id` and `client_secret` in the form body: `client_secret_post`.
-    Body(Secret),
-    /// A public client: `client_id` in the body, no secret.
-    None,
-    /// RFC 7523 section 2.2: a JWT signed with the client's key.
-    PrivateKeyJwt(Box<Assertion>),
-}
-
-/// The client's identity and how it proves it.
-#[derive(Debug, Clone)]
-pub struct Client {
-    /// The client identifier; absent only for `client_auth` `none` with a
-    /// grant that identifies the caller otherwise (a JWT bearer assertion
-    /// with its own issuer, or a grant whose server needs no client id).
-    pub client_id: Option<String>,
-    /// How the client authenticates.
-    pub auth: ClientAuth,
-}
-
-/// A JWT the connector signs: the grant assertion or the client assertion.
-#[derive(Debug, Clone)]
-pub struct Assertion {
-    /// The JOSE header exactly as configured, `alg` included.
-    pub header: Map<String, Value>,
-    /// `iss`; when absent, the client id (always, for a client assertion).
-    pub issuer: Option<String>,
-    /// `sub`; when absent, the client id (always, for a client assertion).
-    pub subject: Option<String>,
-    /// `aud`; when absent, the token URL.
-    pub audience: Option<String>,
-    /// Seconds from `iat` to `exp`.
-    pub lifetime_secs: u64,
-    /// Further payload claims.
-    pub claims: Map<String, Value>,
-    /// The key that signs.
-    pub key: SigningKey,
-}
-
-/// The PKCE method (RFC 7636).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pkce {
-    /// `S256`: the challenge is the verifier's SHA-256.
-    S256,
-    /// `plain`: the challenge is the verifier, for servers without SHA-256.
-    Plain,
-    /// No PKCE, for servers that reject its parameters.
-    Disabled,
-}
-
-/// The settings of a browser login (authorization code or implicit).
-#[derive(Debug, Clone)]
-pub struct UserLogin {
-    /// The authorization endpoint.
-    pub authorization_url: Url,
-    /// Where the browser returns to.
-    pub redirect_uri: Url,
-    /// The OpenID Connect `prompt` values, space-separated.
-    pub prompt: Option<String>,
-    /// Whether to ask for a refresh token by adding `refresh_token_scope`.
-    pub request_refresh_token: bool,
-    /// The scope that asks for a refresh token.
-    pub refresh_token_scope: String,
-    /// A hint of who is logging in.
-    pub login_hint: Option<String>,
-    /// Further authorization request parameters.
-    pub extra_params: NamedValues,
-    /// The PKCE method.
-    pub pkce: Pkce,
-}
-
-/// The retry rule's check level for a `401` from a protected resource:
-/// how much evidence the connector wants before renewing the token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryCheckLevel(u8);
-
-impl RetryCheckLevel {
-    /// The level as a number from 1 to 3.
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-impl Default for RetryCheckLevel {
-    fn default() -> Self {
-        Self(3)
-    }
-}
-
-/// A configuration document, parsed.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The grant to request.
-    pub grant: Grant,
-    /// The token endpoint; absent only for the implicit grant.
-    pub token_url: Option<Url>,
-    /// The client and its authentication.
-    pub client: Client,
-    /// The requested scope, normalized to single spaces.
-    pub scope: Option<String>,
-    /// The `audience` parameter, which some servers require.
-    pub audience: Option<String>,
-    /// The `resource` parameter (RFC 8707).
-    pub resource: Option<Url>,
-    /// Extra form parameters, appended after the connector's own.
-    pub extra_body: NamedValues,
-    /// Extra request headers, in document order.
-    pub extra_headers: NamedValues,
-    /// The retry rule's check level.
-    pub token_retry_check_level: RetryCheckLevel,
-    /// The token introspection endpoint (RFC 7662), if the server has one.
-    pub introspection_url: Option<Url>,
-    /// The token revocation endpoint (RFC 7009), if the server has one.
-    pub revocation_url: Option<Url>,
-    /// Send the access token as a Bearer token whatever `token_type` the
-    /// server named, for servers that name bearer tokens otherwise.
-    pub bearer_any_token_type: bool,
-    /// The lifetime, in seconds, taken for a token whose response states
-    /// none (`default_expires_in`).
-    pub default_expires_in: u64,
-}
-
-/// The lifetime taken for a token whose response states none, unless the
-/// configuration sets `default_expires_in`.
-pub const DEFAULT_EXPIRES_IN: u64 = 300;
-
-/// The longest `default_expires_in` accepted: a day.
-const MAX_DEFAULT_EXPIRES_IN: u64 = 86_400;
-
-/// The largest configuration document read: far above any real one (a
-/// 16384-bit RSA key in PEM is 13 KiB), low enough to bound the work.
-pub const MAX_CONFIG_BYTES: usize = 256 << 10;
-
-/// Refuses a document larger than [`MAX_CONFIG_BYTES`].
-pub(crate) fn check_size(document: &str, what: &str) -> Result<(), Vec<FieldError>> {
-    if document.len() <= MAX_CONFIG_BYTES {
-        return Ok(());
-    }
-    Err(vec![FieldError::new(
-        "",
-        format!(
-            "{}is {} KiB, more than the {} KiB a configuration may have",
-            if what.is_empty() {
-                String::from("the configuration ")
-            } else {
-                format!("{what} ")
-            },
-            document.len() >> 10,
-            MAX_CONFIG_BYTES >> 10
-        ),
-        "remove what does not belong in it",
-    )])
-}
-
-/// Every key the document may hold.
-pub const KNOWN_FIELDS: &[&str] = &[
-    "grant_type",
-    "token_url",
-    "client_id",
-    "client_secret",
-    "client_auth",
-    "client_assertion",
-    "scope",
-    "audience",
-    "resource",
-    "refresh_token",
-    "username",
-    "password",
-    "jwt",
-    "authorization_url",
-    "redirect_uri",
-    "prompt",
-    "request_refresh_token",
-    "refresh_token_scope",
-    "login_hint",
-    "extra_authorization_params",
-    "pkce",
-    "extra_body",
-    "extra_headers",
-    "token_retry_check_level",
-    "introspection_url",
-    "revocation_url",
-    "bearer_any_token_type",
-    "default_expires_in",
-];
-
-/// The keys of the `jwt` and `client_assertion` objects.
-pub const ASSERTION_FIELDS: &[&str] = &[
-    "header",
-    "issuer",
-    "subject",
-    "audience",
-    "lifetime_secs",
-    "claims",
-    "private_key",
-    "private_key_password",
-    "shared_secret",
-];
-
-/// The grant types, as written in `grant_type`.
-pub const GRANT_TYPES: &[&str] = &[
-    "refresh_token",
-    "client_credentials",
-    "password",
-    "jwt_bearer",
-    "authorization_code",
-    "implicit",
-];
-
-/// The client authentication methods, as written in `client_auth`.
-pub const CLIENT_AUTH_METHODS: &[&str] = &["basic", "body", "none", "private_key_jwt"];
-
-/// The `prompt` values (OpenID Connect Core section 3.1.2.1).
-pub const PROMPT_VALUES: &[&str] = &["consent", "login", "select_account", "none"];
-
-/// The `pkce` methods.
-pub const PKCE_METHODS: &[&str] = &["S256", "plain", "none"];
-
-/// Form parameters the connector sets itself; `extra_body` may not replace them.
-pub const RESERVED_BODY_PARAMETERS: &[&str] = &[
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "client_assertion",
-    "client_assertion_type",
-    "scope",
-    "audience",
-    "resource",
-    "refresh_token",
-    "username",
-    "password",
-    "assertion",
-    "code",
-    "code_verifier",
-    "redirect_uri",
-];
-
-/// Authorization request parameters the connector sets itself.
-pub const RESERVED_AUTHORIZATION_PARAMETERS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-    "login_hint",
-];
-
-/// Claims the connector computes; `claims` may not replace them.
-const COMPUTED_CLAIMS: &[(&str, &str)] = &[
-    ("iss", "issuer"),
-    ("sub", "subject"),
-    ("aud", "audience"),
-    ("exp", "lifetime_secs"),
-    ("iat", ""),
-    ("jti", ""),
-];
-
-/// Headers the connector or the HTTP layer sets; `extra_headers` may not set them.
-pub const RESERVED_HEADERS: &[&str] = &[
-    "authorization",
-    "content-type",
-    "content-length",
-    "host",
-    "transfer-encoding",
-    "connection",
-];
-
-impl Config {
-    /// Parses a configuration document, reporting every problem at once.
-    pub fn parse(document: &str) -> Result<Self, Vec<FieldError>> {
-        check_size(document, "")?;
-        let value: Value = serde_json::from_str(document).map_err(|e| {
-            vec![FieldError::new(
-                "",
-                format!("the configuration is not valid JSON: {e}"),
-                "send the JSON object that the configuration form produces",
-            )]
-        })?;
-        let Value::Object(object) = value else {
-            return Err(vec![FieldError::new(
-                "",
-                "the configuration must be a JSON object",
-                "send an object such as {\"grant_type\": \"client_credentials\", …}",
-            )]);
-        };
-        Reader::new(&object, "").config()
-    }
-
-    /// The token endpoint, for the grants that have one.
-    pub fn token_endpoint(&self) -> Result<&Url, FieldError> {
-        self.token_url.as_ref().ok_or_else(|| {
-            FieldError::new(
-                "token_url",
-                format!(
-                    "required for grant_type `{}` to reach the token endpoint",
-                    self.grant.name()
-                ),
-                "fill in `token_url`",
-            )
-        })
-    }
-
-    /// The browser login settings, for the grants that have one.
-    pub fn user_login(&self) -> Option<&UserLogin> {
-        match &self.grant {
-            Grant::AuthorizationCode(login) | Grant::Implicit(login) => Some(login),
-            _ => None,
-        }
-    }
-
-    /// Every signing key of the configuration, with its field, so that
-    /// `validate` can prove each one signs.
-    pub fn signing_keys(&self) -> Vec<(&'static str, &SigningKey)> {
-        let mut keys = Vec::new();
-        if let Grant::JwtBearer(assertion) = &self.grant {
-            keys.push(("jwt", &assertion.key));
-        }
-        if let ClientAuth::PrivateKeyJwt(assertion) = &self.client.auth {
-            keys.push(("client_assertion", &assertion.key));
-        }
-        keys
-    }
-}
-
 /// Walks the document, collecting every problem instead of stopping at the first.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     object: &'a Map<String, Value>,
     /// The path of this object in the document, such as `jwt.`.
     prefix: &'static str,
@@ -449,7 +20,7 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(object: &'a Map<String, Value>, prefix: &'static str) -> Self {
+    pub(super) fn new(object: &'a Map<String, Value>, prefix: &'static str) -> Self {
         Self {
             object,
             prefix,
@@ -457,37 +28,38 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn config(mut self) -> Result<Config, Vec<FieldError>> {
+    pub(super) fn config(mut self) -> Result<Config, Vec<FieldError>> {
         self.unknown_fields(KNOWN_FIELDS);
 
-        let grant_name = self.choice("grant_type", GRANT_TYPES, "refresh_token");
+        let grant_name = self.choice(key::GRANT_TYPE, GRANT_TYPES, "refresh_token");
         let token_url = if grant_name == Some("implicit") {
-            self.optional_endpoint("token_url")
+            self.optional_endpoint(key::TOKEN_URL)
         } else {
-            self.required_endpoint("token_url", "to reach the token endpoint")
+            self.required_endpoint(key::TOKEN_URL, "to reach the token endpoint")
         };
         let client = self.client();
         let scope = self.scope();
-        let audience = self.optional_text("audience", false);
+        let audience = self.optional_text(key::AUDIENCE, false);
         let resource = self.resource();
         let extra_body = self.extra_body();
         let extra_headers = self.extra_headers();
         let token_retry_check_level = self.retry_check_level();
-        let introspection_url = self.optional_endpoint("introspection_url");
-        let revocation_url = self.optional_endpoint("revocation_url");
-        let bearer_any_token_type = self.optional_bool("bearer_any_token_type");
+        let introspection_url = self.optional_endpoint(key::INTROSPECTION_URL);
+        let revocation_url = self.optional_endpoint(key::REVOCATION_URL);
+        let bearer_any_token_type = self.optional_bool(key::BEARER_ANY_TOKEN_TYPE);
         let default_expires_in = self.default_expires_in();
 
         let grant = match grant_name {
             Some("client_credentials") => Some(Grant::ClientCredentials),
             Some("refresh_token") => self
-                .required_text("refresh_token", true, "for grant_type `refresh_token`")
+                .required_text(key::REFRESH_TOKEN, true, "for grant_type `refresh_token`")
                 .map(|token| Grant::RefreshToken {
                     refresh_token: Secret::new(token),
                 }),
             Some("password") => {
-                let username = self.required_text("username", false, "for grant_type `password`");
-                let password = self.required_text("password", true, "for grant_type `password`");
+                let username =
+                    self.required_text(key::USERNAME, false, "for grant_type `password`");
+                let password = self.required_text(key::PASSWORD, true, "for grant_type `password`");
                 username
                     .zip(password)
                     .map(|(username, password)| Grant::Password {
@@ -496,7 +68,7 @@ impl<'a> Reader<'a> {
                     })
             }
             Some("jwt_bearer") => self
-                .assertion("jwt", "for grant_type `jwt_bearer`", true)
+                .assertion(key::JWT, "for grant_type `jwt_bearer`", true)
                 .map(|a| Grant::JwtBearer(Box::new(a))),
             Some("authorization_code") => self
                 .user_login()
@@ -505,14 +77,14 @@ impl<'a> Reader<'a> {
             _ => None,
         };
         if grant_name != Some("jwt_bearer") {
-            self.not_applicable("jwt", grant_name);
+            self.not_applicable(key::JWT, grant_name);
         }
         if let Some(client) = &client
             && client.client_id.is_none()
         {
             match &grant {
                 Some(Grant::AuthorizationCode(_) | Grant::Implicit(_)) => self.error(
-                    "client_id",
+                    key::CLIENT_ID,
                     "required for a browser login (RFC 6749 section 4.1.1)",
                     "fill in `client_id`",
                 ),
@@ -529,8 +101,8 @@ impl<'a> Reader<'a> {
             }
         }
         if grant_name != Some("password") {
-            self.not_applicable("username", grant_name);
-            self.not_applicable("password", grant_name);
+            self.not_applicable(key::USERNAME, grant_name);
+            self.not_applicable(key::PASSWORD, grant_name);
         }
 
         match (grant, client, self.errors.is_empty()) {
@@ -732,24 +304,24 @@ impl<'a> Reader<'a> {
     }
 
     fn client(&mut self) -> Option<Client> {
-        let method = self.choice("client_auth", CLIENT_AUTH_METHODS, "basic")?;
+        let method = self.choice(key::CLIENT_AUTH, CLIENT_AUTH_METHODS, "basic")?;
         let client_id = if method == "none" {
-            self.optional_text("client_id", false)
+            self.optional_text(key::CLIENT_ID, false)
         } else {
-            self.required_text("client_id", false, "to authenticate the client")
+            self.required_text(key::CLIENT_ID, false, "to authenticate the client")
         };
         let needs_secret = matches!(method, "basic" | "body");
         let secret = if needs_secret {
             self.required_text(
-                "client_secret",
+                key::CLIENT_SECRET,
                 true,
                 &format!("for client_auth `{method}`"),
             )
             .map(Secret::new)
         } else {
-            if self.get("client_secret").is_some() {
+            if self.get(key::CLIENT_SECRET).is_some() {
                 self.error(
-                    "client_secret",
+                    key::CLIENT_SECRET,
                     format!("is not used with client_auth `{method}`"),
                     "remove it, or choose client_auth basic or body",
                 );
@@ -758,14 +330,14 @@ impl<'a> Reader<'a> {
         };
         let assertion = if method == "private_key_jwt" {
             Some(self.assertion(
-                "client_assertion",
+                key::CLIENT_ASSERTION,
                 "for client_auth `private_key_jwt`",
                 false,
             )?)
         } else {
-            if self.get("client_assertion").is_some() {
+            if self.get(key::CLIENT_ASSERTION).is_some() {
                 self.error(
-                    "client_assertion",
+                    key::CLIENT_ASSERTION,
                     format!("is not used with client_auth `{method}`"),
                     "remove it, or choose client_auth private_key_jwt",
                 );
@@ -807,15 +379,15 @@ impl<'a> Reader<'a> {
             );
             return None;
         };
-        let prefix = if field == "jwt" {
+        let prefix = if field == key::JWT {
             "jwt."
         } else {
             "client_assertion."
         };
         let mut inner = Reader::new(object, prefix);
-        if field == "client_assertion" {
+        if field == key::CLIENT_ASSERTION {
             // RFC 7523 section 3: a client assertion's iss and sub are the client id.
-            for fixed in ["issuer", "subject"] {
+            for fixed in [key::ISSUER, key::SUBJECT] {
                 if inner.get(fixed).is_some() {
                     inner.error(
                         fixed,
@@ -832,7 +404,7 @@ impl<'a> Reader<'a> {
 
     fn assertion_fields(&mut self, needs_subject: bool) -> Option<Assertion> {
         self.unknown_fields(ASSERTION_FIELDS);
-        let header = match self.get("header") {
+        let header = match self.get(key::HEADER) {
             None => Some(
                 serde_json::from_value(serde_json::json!({"alg": "RS256", "typ": "JWT"}))
                     .unwrap_or_default(),
@@ -840,7 +412,7 @@ impl<'a> Reader<'a> {
             Some(Value::Object(header)) => Some(header.clone()),
             Some(_) => {
                 self.error(
-                    "header",
+                    key::HEADER,
                     "must be a JSON object",
                     "enter an object such as {\"alg\": \"RS256\", \"kid\": \"k1\"}",
                 );
@@ -871,20 +443,24 @@ impl<'a> Reader<'a> {
                         None
                     }
                 });
-        let issuer = self.optional_text("issuer", false);
+        let issuer = self.optional_text(key::ISSUER, false);
         let subject = if needs_subject {
-            self.required_text("subject", false, "(the user or service the token is for)")
+            self.required_text(
+                key::SUBJECT,
+                false,
+                "(the user or service the token is for)",
+            )
         } else {
-            self.optional_text("subject", false)
+            self.optional_text(key::SUBJECT, false)
         };
-        let audience = self.optional_text("audience", false);
-        let lifetime_secs = match self.get("lifetime_secs") {
+        let audience = self.optional_text(key::AUDIENCE, false);
+        let lifetime_secs = match self.get(key::LIFETIME_SECS) {
             None => Some(300),
             Some(value) => match whole_number(value) {
                 Some(secs @ 1..=86_400) => Some(secs),
                 _ => {
                     self.error(
-                        "lifetime_secs",
+                        key::LIFETIME_SECS,
                         format!("`{value}` is not a number of seconds from 1 to 86400"),
                         "enter a lifetime such as 300",
                     );
@@ -892,12 +468,12 @@ impl<'a> Reader<'a> {
                 }
             },
         };
-        let claims = match self.get("claims") {
+        let claims = match self.get(key::CLAIMS) {
             None => Map::new(),
             Some(Value::Object(claims)) => claims.clone(),
             Some(_) => {
                 self.error(
-                    "claims",
+                    key::CLAIMS,
                     "must be a JSON object",
                     "enter an object such as {\"scope\": \"read\"}",
                 );
@@ -918,24 +494,26 @@ impl<'a> Reader<'a> {
                 );
             }
         }
-        let private_key = self.optional_text("private_key", true).map(Secret::new);
+        let private_key = self.optional_text(key::PRIVATE_KEY, true).map(Secret::new);
         let password = self
-            .optional_text("private_key_password", true)
+            .optional_text(key::PRIVATE_KEY_PASSWORD, true)
             .map(Secret::new);
-        let shared_secret = self.optional_text("shared_secret", true).map(Secret::new);
+        let shared_secret = self
+            .optional_text(key::SHARED_SECRET, true)
+            .map(Secret::new);
         let key = match (algorithm, private_key, shared_secret) {
             (None, _, _) => None,
             (Some(algorithm), Some(pem), None) => self.key(
                 SigningKey::from_pem(algorithm, &pem, password.as_ref()),
-                "private_key",
+                key::PRIVATE_KEY,
             ),
             (Some(algorithm), None, Some(secret)) => self.key(
                 SigningKey::from_shared_secret(algorithm, &secret),
-                "shared_secret",
+                key::SHARED_SECRET,
             ),
             (Some(_), None, None) => {
                 self.error(
-                    "private_key",
+                    key::PRIVATE_KEY,
                     "required to sign the assertion",
                     "paste the PEM private key (or, for HS256, fill in `shared_secret`)",
                 );
@@ -943,7 +521,7 @@ impl<'a> Reader<'a> {
             }
             (Some(_), Some(_), Some(_)) => {
                 self.error(
-                    "shared_secret",
+                    key::SHARED_SECRET,
                     "cannot be used together with `private_key`",
                     "keep only the one the algorithm needs",
                 );
@@ -972,15 +550,16 @@ impl<'a> Reader<'a> {
     }
 
     fn user_login(&mut self) -> Option<UserLogin> {
-        let authorization_url = self.required_endpoint("authorization_url", "for a browser login");
+        let authorization_url =
+            self.required_endpoint(key::AUTHORIZATION_URL, "for a browser login");
         let redirect_uri = self.redirect_uri();
         let prompt = self.prompt();
-        let request_refresh_token = self.optional_bool("request_refresh_token");
+        let request_refresh_token = self.optional_bool(key::REQUEST_REFRESH_TOKEN);
         let refresh_token_scope = self
-            .optional_text("refresh_token_scope", false)
+            .optional_text(key::REFRESH_TOKEN_SCOPE, false)
             .unwrap_or_else(|| String::from("offline_access"));
-        let login_hint = self.optional_text("login_hint", false);
-        let extra_params = self.string_map("extra_authorization_params");
+        let login_hint = self.optional_text(key::LOGIN_HINT, false);
+        let extra_params = self.string_map(key::EXTRA_AUTHORIZATION_PARAMS);
         for (name, _) in &extra_params {
             if RESERVED_AUTHORIZATION_PARAMETERS.contains(&name.as_str()) {
                 self.error(
@@ -990,7 +569,7 @@ impl<'a> Reader<'a> {
                 );
             }
         }
-        let pkce = match self.choice("pkce", PKCE_METHODS, "S256")? {
+        let pkce = match self.choice(key::PKCE, PKCE_METHODS, "S256")? {
             "plain" => Pkce::Plain,
             "none" => Pkce::Disabled,
             _ => Pkce::S256,
@@ -1011,12 +590,12 @@ impl<'a> Reader<'a> {
     /// fragment; `http` only on loopback, or a private-use scheme of a
     /// native app (such as `com.example.app:/callback`).
     fn redirect_uri(&mut self) -> Option<Url> {
-        let text = self.required_text("redirect_uri", false, "for a browser login")?;
+        let text = self.required_text(key::REDIRECT_URI, false, "for a browser login")?;
         let url = match Url::parse(&text) {
             Ok(url) => url,
             Err(e) => {
                 self.error(
-                    "redirect_uri",
+                    key::REDIRECT_URI,
                     format!("`{text}` is not an absolute URI: {e}"),
                     "enter the address the browser returns to, such as http://127.0.0.1:53682/callback",
                 );
@@ -1025,7 +604,7 @@ impl<'a> Reader<'a> {
         };
         if url.fragment().is_some() {
             self.error(
-                "redirect_uri",
+                key::REDIRECT_URI,
                 "must not contain a fragment (`#…`)",
                 "remove the part from `#` on",
             );
@@ -1033,7 +612,7 @@ impl<'a> Reader<'a> {
         }
         if url.scheme() == "http" && !is_loopback(&url) {
             self.error(
-                "redirect_uri",
+                key::REDIRECT_URI,
                 "plain http is allowed only for loopback addresses",
                 "use https, or http://127.0.0.1:PORT/… for a local login",
             );
@@ -1043,11 +622,11 @@ impl<'a> Reader<'a> {
     }
 
     fn prompt(&mut self) -> Option<String> {
-        let text = self.optional_text("prompt", false)?;
+        let text = self.optional_text(key::PROMPT, false)?;
         let values: Vec<&str> = text.split_whitespace().collect();
         if let Some(bad) = values.iter().find(|v| !PROMPT_VALUES.contains(v)) {
             self.error(
-                "prompt",
+                key::PROMPT,
                 format!("`{bad}` is not a prompt value"),
                 format!("use one or more of: {}", PROMPT_VALUES.join(", ")),
             );
@@ -1055,7 +634,7 @@ impl<'a> Reader<'a> {
         }
         if values.contains(&"none") && values.len() > 1 {
             self.error(
-                "prompt",
+                key::PROMPT,
                 "`none` cannot be combined with other values",
                 "use `none` alone",
             );
@@ -1066,7 +645,7 @@ impl<'a> Reader<'a> {
 
     /// RFC 6749 section 3.3: scope tokens of NQCHAR separated by spaces.
     fn scope(&mut self) -> Option<String> {
-        let text = self.optional_text("scope", false)?;
+        let text = self.optional_text(key::SCOPE, false)?;
         let tokens: Vec<&str> = text.split_whitespace().collect();
         let bad = tokens
             .iter()
@@ -1074,7 +653,7 @@ impl<'a> Reader<'a> {
             .find(|c| !matches!(*c, '\x21' | '\x23'..='\x5b' | '\x5d'..='\x7e'));
         if let Some(c) = bad {
             self.error(
-                "scope",
+                key::SCOPE,
                 format!("contains the character {c:?}, which a scope may not hold"),
                 "separate scope values with spaces and use printable ASCII without `\"` or `\\`",
             );
@@ -1085,12 +664,12 @@ impl<'a> Reader<'a> {
 
     /// RFC 8707 section 2: an absolute URI without a fragment.
     fn resource(&mut self) -> Option<Url> {
-        let text = self.optional_text("resource", false)?;
+        let text = self.optional_text(key::RESOURCE, false)?;
         match Url::parse(&text) {
             Ok(url) if url.fragment().is_none() => Some(url),
             Ok(_) => {
                 self.error(
-                    "resource",
+                    key::RESOURCE,
                     "must not contain a fragment (`#…`)",
                     "remove the part from `#` on",
                 );
@@ -1098,7 +677,7 @@ impl<'a> Reader<'a> {
             }
             Err(e) => {
                 self.error(
-                    "resource",
+                    key::RESOURCE,
                     format!("`{text}` is not an absolute URI: {e}"),
                     "enter the resource's absolute URI, such as https://api.example.com/",
                 );
@@ -1135,11 +714,11 @@ impl<'a> Reader<'a> {
     }
 
     fn extra_body(&mut self) -> Vec<(String, String)> {
-        let pairs = self.string_map("extra_body");
+        let pairs = self.string_map(key::EXTRA_BODY);
         for (name, _) in &pairs {
             if name.is_empty() {
                 self.error(
-                    "extra_body",
+                    key::EXTRA_BODY,
                     "holds a parameter without a name",
                     "give every parameter a name",
                 );
@@ -1160,7 +739,7 @@ impl<'a> Reader<'a> {
     }
 
     fn extra_headers(&mut self) -> Vec<(String, String)> {
-        let pairs = self.string_map("extra_headers");
+        let pairs = self.string_map(key::EXTRA_HEADERS);
         for (name, value) in &pairs {
             let field = format!("extra_headers.{name}");
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -1187,7 +766,7 @@ impl<'a> Reader<'a> {
     }
 
     fn default_expires_in(&mut self) -> u64 {
-        let field = "default_expires_in";
+        let field = key::DEFAULT_EXPIRES_IN;
         match self.get(field) {
             None => DEFAULT_EXPIRES_IN,
             Some(value) => match whole_number(value) {
@@ -1205,7 +784,7 @@ impl<'a> Reader<'a> {
     }
 
     fn retry_check_level(&mut self) -> RetryCheckLevel {
-        let field = "token_retry_check_level";
+        let field = key::TOKEN_RETRY_CHECK_LEVEL;
         match self.get(field) {
             None => RetryCheckLevel::default(),
             Some(value) => match whole_number(value) {
@@ -1400,8 +979,8 @@ mod tests {
         assert!(!text.contains("123456789"), "{text}");
     }
 
-    const RSA_KEY: &str = include_str!("../testdata/rsa-pkcs8.pem");
-    const ENCRYPTED_KEY: &str = include_str!("../testdata/rsa-pkcs8-encrypted.pem");
+    const RSA_KEY: &str = include_str!("../../testdata/rsa-pkcs8.pem");
+    const ENCRYPTED_KEY: &str = include_str!("../../testdata/rsa-pkcs8-encrypted.pem");
 
     #[test]
     fn each_grant_names_the_fields_it_needs() {
