@@ -452,3 +452,50 @@ fn managers_sharing_a_store_use_each_others_renewals_instead_of_spent_refresh_to
     );
     assert_eq!(token_requests(&server), 2, "one renewal for both workers");
 }
+
+#[test]
+fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: 40,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let start = host_harness::harness::unix_now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let clock: Clock = {
+        let offset = offset.clone();
+        Arc::new(move || start + offset.load(Ordering::SeqCst))
+    };
+    let store = Arc::new(FailingOnce::default());
+    let manager = TokenManager::new(
+        harness_for(&server).with_clock(clock),
+        Box::new(store.clone()),
+    );
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    config["scope"] = "read offline_access".into();
+    let config = config.to_string();
+    let key = manager.cache_key(&config).expect("key");
+    manager.token(&config).expect("the first token is stored");
+    let first = store.inner.load(&key).expect("load").expect("stored");
+
+    // The renewal rotates the refresh token, and the store refuses it.
+    offset.store(35, Ordering::SeqCst);
+    store.fail_next.store(true, Ordering::SeqCst);
+    manager.token(&config).expect_err("the store refused");
+    assert_eq!(store.inner.load(&key).expect("load"), Some(first.clone()));
+
+    // Past that token's life too: the unsaved state (whose refresh token is
+    // the live one) is stored first, then renewed with its refresh token;
+    // the older stored state's spent refresh token is never presented.
+    offset.store(70, Ordering::SeqCst);
+    let (_, source) = manager.token(&config).expect("token");
+    assert_eq!(source, TokenSource::Refreshed);
+    assert_eq!(
+        grants(&server),
+        ["password", "refresh_token", "refresh_token"],
+        "no refused refresh token, no fallback to the password"
+    );
+}

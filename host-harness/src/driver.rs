@@ -360,6 +360,11 @@ impl TokenManager {
         fetch: TokenFetch,
     ) -> Outcome {
         let key = connection.cache_key();
+        if let Some(held) = held {
+            // A state the store refused is newer than anything stored: it
+            // must reach the store before its refresh token is presented.
+            self.ensure_stored(key, held)?;
+        }
         let latest = self.store.load(key).map_err(host)?;
         if let Some(latest) = latest
             && Some(&latest) != held
