@@ -19,6 +19,18 @@ fn manager(server: &AuthorizationServer) -> TokenManager {
     TokenManager::new(harness_for(server), Box::new(MemoryStore::default()))
 }
 
+/// A clock that reads the real time at the start plus an offset the test
+/// moves: the start, the offset, the clock.
+fn controlled_clock() -> (u64, Arc<AtomicU64>, Clock) {
+    let start = host_harness::harness::unix_now();
+    let offset = Arc::new(AtomicU64::new(0));
+    let clock: Clock = {
+        let offset = offset.clone();
+        Arc::new(move || start + offset.load(Ordering::SeqCst))
+    };
+    (start, offset, clock)
+}
+
 fn get(url: String) -> Request {
     Request {
         method: "GET".into(),
@@ -110,12 +122,7 @@ fn tokens_are_renewed_before_they_expire_by_a_margin_that_fits_their_lifetime() 
         ..ServerOptions::default()
     })
     .expect("server");
-    let start = host_harness::harness::unix_now();
-    let offset = Arc::new(AtomicU64::new(0));
-    let clock: Clock = {
-        let offset = offset.clone();
-        Arc::new(move || start + offset.load(Ordering::SeqCst))
-    };
+    let (start, offset, clock) = controlled_clock();
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),
         Box::new(MemoryStore::default()),
@@ -460,12 +467,7 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
         ..ServerOptions::default()
     })
     .expect("server");
-    let start = host_harness::harness::unix_now();
-    let offset = Arc::new(AtomicU64::new(0));
-    let clock: Clock = {
-        let offset = offset.clone();
-        Arc::new(move || start + offset.load(Ordering::SeqCst))
-    };
+    let (_, offset, clock) = controlled_clock();
     let store = Arc::new(FailingOnce::default());
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),

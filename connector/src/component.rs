@@ -1,7 +1,7 @@
 //! The WebAssembly component's exports: conversions between the WIT types
 //! and the library's, nothing more. Each export calls one library function.
 
-use crate::token_state::{self, Login, LoginNext, Refusal, Renewal, Step, TokenFetch, Verdict};
+use crate::token_state::{self, LoginNext, Refusal, Renewal, Step, TokenFetch, Verdict};
 use crate::{Config, Context, Failure, FieldError, Request, Response, Token, TokenState};
 
 wit_bindgen::generate!({
@@ -215,7 +215,7 @@ impl wit::GuestConnection for Connection {
         login: wit::Login,
         cx: types::Context,
     ) -> Result<wit::LoginStep, types::Failure> {
-        let login = Login {
+        let login = crate::Authorization {
             url: login.url,
             state: login.state,
             code_verifier: login.code_verifier,

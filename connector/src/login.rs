@@ -24,6 +24,8 @@ pub struct Authorization {
     pub state: String,
     /// The PKCE code verifier for the code exchange, when PKCE is on.
     pub code_verifier: Option<String>,
+    /// The redirect URI the login uses, which its redirect must come back to.
+    pub redirect_uri: String,
 }
 
 /// The verifier is what proves the code is ours: Debug hides it.
@@ -36,6 +38,7 @@ impl std::fmt::Debug for Authorization {
                 "code_verifier",
                 &self.code_verifier.as_ref().map(|_| "[redacted]"),
             )
+            .field("redirect_uri", &self.redirect_uri)
             .finish()
     }
 }
@@ -99,6 +102,7 @@ pub fn authorization_url(
         url: url.to_string(),
         state,
         code_verifier,
+        redirect_uri: login.redirect_uri.to_string(),
     })
 }
 

@@ -16,7 +16,7 @@ use crate::api_call::{self, Verdict as RetryVerdict};
 use crate::config::{Config, Grant, key};
 use crate::error::Failure;
 use crate::lifecycle::TokenTypeHint;
-use crate::login::{self, LoginStep};
+use crate::login::{self, Authorization, LoginStep};
 use crate::request::{self, Context, Request};
 use crate::response::{Response, Token};
 use crate::secret::Secret;
@@ -402,33 +402,6 @@ pub fn loopback_redirect(config: &Config) -> Result<Loopback, Failure> {
     })
 }
 
-/// A browser login under way.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Login {
-    /// The URL to open.
-    pub url: String,
-    /// The `state` to expect back.
-    pub state: String,
-    /// The PKCE verifier.
-    pub code_verifier: Option<String>,
-    /// The redirect URI the login uses.
-    pub redirect_uri: String,
-}
-
-/// The verifier proves the code is ours: Debug hides it.
-impl fmt::Debug for Login {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Login")
-            .field("url", &self.url)
-            .field("redirect_uri", &self.redirect_uri)
-            .field(
-                "code_verifier",
-                &self.code_verifier.as_ref().map(|_| "[redacted]"),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
 /// What a login's redirect leads to.
 #[derive(Debug, Clone)]
 pub enum LoginNext {
@@ -445,7 +418,7 @@ pub fn begin_login(
     state: Option<&str>,
     code_verifier: Option<&str>,
     port: Option<u16>,
-) -> Result<Login, Failure> {
+) -> Result<Authorization, Failure> {
     let configured = login_of(config)?.redirect_uri.clone();
     let redirect_uri = match port {
         Some(port) if configured.port().is_none() => {
@@ -456,21 +429,19 @@ pub fn begin_login(
         }
         _ => configured,
     };
-    let config = with_redirect_uri(config, &redirect_uri);
-    let authorization = login::authorization_url(&config, cx, state, code_verifier)?;
-    Ok(Login {
-        url: authorization.url,
-        state: authorization.state,
-        code_verifier: authorization.code_verifier,
-        redirect_uri: redirect_uri.to_string(),
-    })
+    login::authorization_url(
+        &with_redirect_uri(config, &redirect_uri),
+        cx,
+        state,
+        code_verifier,
+    )
 }
 
 /// Finishes a login from the URL the browser came back to.
 pub fn finish_login(
     config: &Config,
     redirect_url: &str,
-    login: &Login,
+    login: &Authorization,
     cx: &Context,
 ) -> Result<LoginNext, Failure> {
     let configured = &login_of(config)?.redirect_uri;
@@ -533,6 +504,15 @@ mod tests {
     fn config(extra: &str) -> Config {
         Config::parse(&format!(
             r#"{{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"app","client_secret":"s3cret"{extra}}}"#
+        ))
+        .expect("valid")
+    }
+
+    /// A public client's browser login coming back to `redirect_uri`.
+    fn login_config(redirect_uri: &str) -> Config {
+        Config::parse(&format!(
+            r#"{{"grant_type":"authorization_code","token_url":"https://as.example/token","client_id":"app","client_auth":"none",
+                "authorization_url":"https://as.example/authorize","redirect_uri":"{redirect_uri}"}}"#
         ))
         .expect("valid")
     }
@@ -730,11 +710,7 @@ mod tests {
         .expect_err("refused");
         assert!(refusal.fallback.is_none());
         // A login grant cannot fall back without a person.
-        let login = Config::parse(
-            r#"{"grant_type":"authorization_code","token_url":"https://as.example/token","client_id":"app","client_auth":"none",
-                "authorization_url":"https://as.example/authorize","redirect_uri":"http://127.0.0.1:5000/cb"}"#,
-        )
-        .expect("valid");
+        let login = login_config("http://127.0.0.1:5000/cb");
         let refusal =
             took(&login, Renewal::Refresh, &refused, Some(&held), &cx(2)).expect_err("refused");
         assert!(refusal.fallback.is_none());
@@ -833,11 +809,7 @@ mod tests {
 
     #[test]
     fn a_login_on_a_chosen_port_comes_back_to_it() {
-        let config = Config::parse(
-            r#"{"grant_type":"authorization_code","token_url":"https://as.example/token","client_id":"app","client_auth":"none",
-                "authorization_url":"https://as.example/authorize","redirect_uri":"http://127.0.0.1/callback"}"#,
-        )
-        .expect("valid");
+        let config = login_config("http://127.0.0.1/callback");
         let listen = loopback_redirect(&config).expect("loopback");
         assert_eq!(
             (listen.address.as_str(), listen.port, listen.path.as_str()),
@@ -871,11 +843,7 @@ mod tests {
             finish_login(&config, &redirect, &elsewhere, &cx(2)),
             Err(Failure::BadRedirect(_))
         ));
-        let remote = Config::parse(
-            r#"{"grant_type":"authorization_code","token_url":"https://as.example/token","client_id":"app","client_auth":"none",
-                "authorization_url":"https://as.example/authorize","redirect_uri":"https://app.example/callback"}"#,
-        )
-        .expect("valid");
+        let remote = login_config("https://app.example/callback");
         let error = loopback_redirect(&remote).expect_err("not loopback");
         assert!(
             error.to_string().contains("not a loopback address"),
