@@ -357,8 +357,14 @@ pub fn keep_in_document(document: &str, state: &TokenState) -> Result<String, Fa
     let refresh_token = record
         .refresh_token
         .ok_or_else(|| Failure::Other("the server issued no refresh token to keep".into()))?;
-    let mut members: Map<String, Value> = serde_json::from_str(document)
-        .map_err(|e| Failure::Other(format!("the configuration is not a JSON object: {e}")))?;
+    // The position only: serde's text may quote the document, secrets and all.
+    let mut members: Map<String, Value> = serde_json::from_str(document).map_err(|e| {
+        Failure::Other(format!(
+            "the configuration is not a JSON object (at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
     members.insert(key::REFRESH_TOKEN.into(), Value::String(refresh_token));
     serde_json::to_string_pretty(&members)
         .map_err(|e| Failure::Other(format!("the configuration could not be written: {e}")))
@@ -420,8 +426,9 @@ pub fn begin_login(
     port: Option<u16>,
 ) -> Result<Authorization, Failure> {
     let configured = login_of(config)?.redirect_uri.clone();
+    // Only a loopback redirect takes the host's port (RFC 8252 section 7.3).
     let redirect_uri = match port {
-        Some(port) if configured.port().is_none() => {
+        Some(port) if configured.port().is_none() && loopback_redirect(config).is_ok() => {
             let mut with_port = configured;
             // Only URLs without a host refuse a port; this one has a host.
             let _ = with_port.set_port(Some(port));
@@ -451,7 +458,10 @@ pub fn finish_login(
             // The configured URI, or it with the port the host chose.
             let mut without_port = used.clone();
             let _ = without_port.set_port(None);
-            used == configured || (configured.port().is_none() && &without_port == configured)
+            used == configured
+                || (configured.port().is_none()
+                    && loopback_redirect(config).is_ok()
+                    && &without_port == configured)
         })
         .ok_or_else(|| {
             Failure::BadRedirect(format!(
@@ -849,5 +859,8 @@ mod tests {
             error.to_string().contains("not a loopback address"),
             "{error}"
         );
+        // A port is the loopback's business only (RFC 8252 section 7.3).
+        let elsewhere = begin_login(&remote, &cx(1), None, None, Some(41234)).expect("login");
+        assert_eq!(elsewhere.redirect_uri, "https://app.example/callback");
     }
 }

@@ -33,7 +33,7 @@ mod bindings {
 use bindings::exports::oauth2::connector::connection as wit;
 use bindings::exports::oauth2::connector::types as wit_types;
 
-pub use bindings::exports::oauth2::connector::connection::{Login, Loopback, Renewal};
+pub use bindings::exports::oauth2::connector::connection::{Loopback, Renewal};
 pub use bindings::exports::oauth2::connector::helpers::{Challenge, Introspection};
 pub use bindings::exports::oauth2::connector::types::{
     Context, Failure, FieldError, OauthError, Request, Response, Token, TokenTypeHint, Unreadable,
@@ -473,6 +473,51 @@ pub enum Verdict {
     RenewAndRetry(TokenState),
 }
 
+/// A browser login under way: the URL to open, and what finishing it
+/// needs back. Debug output hides the state and the verifier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The URL to open in the browser.
+    pub url: String,
+    /// The `state` the redirect must carry back.
+    pub state: String,
+    /// The PKCE code verifier, when PKCE is on.
+    pub code_verifier: Option<String>,
+    /// The redirect URI this login uses.
+    pub redirect_uri: String,
+}
+
+impl From<wit::Login> for Login {
+    fn from(login: wit::Login) -> Self {
+        Self {
+            url: login.url,
+            state: login.state,
+            code_verifier: login.code_verifier,
+            redirect_uri: login.redirect_uri,
+        }
+    }
+}
+
+impl Login {
+    fn to_wit(&self) -> wit::Login {
+        wit::Login {
+            url: self.url.clone(),
+            state: self.state.clone(),
+            code_verifier: self.code_verifier.clone(),
+            redirect_uri: self.redirect_uri.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("url", &self.url)
+            .field("redirect_uri", &self.redirect_uri)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a login's redirect leads to.
 pub enum LoginStep {
     /// Send this code exchange and read it with `took`.
@@ -667,9 +712,10 @@ impl Connection {
         code_verifier: Option<&str>,
         port: Option<u16>,
     ) -> Result<Result<Login, Failure>> {
-        self.call("connection.begin-login", |guest, store, handle| {
+        let login = self.call("connection.begin-login", |guest, store, handle| {
             guest.call_begin_login(store, handle, cx, state, code_verifier, port)
-        })
+        })?;
+        Ok(login.map(Into::into))
     }
 
     /// What a login's redirect leads to.
@@ -679,8 +725,9 @@ impl Connection {
         login: &Login,
         cx: &Context,
     ) -> Result<Result<LoginStep, Failure>> {
+        let login = login.to_wit();
         let step = self.call("connection.finish-login", |guest, store, handle| {
-            guest.call_finish_login(store, handle, redirect_url, login, cx)
+            guest.call_finish_login(store, handle, redirect_url, &login, cx)
         })?;
         Ok(step.map(|step| match step {
             wit::LoginStep::Exchange(fetch) => LoginStep::Exchange(fetch.into()),
@@ -898,6 +945,11 @@ fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component
     let Some(directory) = compile_cache_dir() else {
         return compile();
     };
+    // Machine code loaded from here runs in this process, beside the
+    // secrets: only a directory no one else can write is used at all.
+    if crate::files::create_private_dir(&directory).is_err() || !owned_privately(&directory) {
+        return compile();
+    }
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
     let mut digest = Sha256::new();
@@ -906,11 +958,13 @@ fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component
     let digest = digest.finalize();
     let file_name: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     let artifact = directory.join(format!("component-{file_name}.cwasm"));
-    if artifact.is_file() {
+    if owned_privately(&artifact) {
         // SAFETY: the file was written below by this harness from a
         // component it compiled itself, under a name that binds it to those
-        // bytes and these engine settings, in a directory only its owner can
-        // write; wasmtime checks the header and its version again.
+        // bytes and these engine settings, in a directory that, like the
+        // file, belongs to this user and that no one else can write (checked
+        // above, links refused); wasmtime checks the header and its version
+        // again.
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_file(engine, &artifact) };
         if let Ok(component) = loaded {
@@ -919,15 +973,31 @@ fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component
     }
     let compiled = anyhow_result(engine.precompile_component(bytes))
         .with_context(|| format!("failed to compile {name}"))?;
-    let stored = crate::files::create_private_dir(&directory)
-        .and_then(|()| crate::files::replace_private(&artifact, &compiled));
+    // A cache that cannot be written only costs the next start-up a compile.
+    let _ = crate::files::replace_private(&artifact, &compiled);
     // SAFETY: these bytes were produced by this engine a moment ago.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize(engine, &compiled) };
-    match (stored, anyhow_result(component)) {
-        (_, Ok(component)) => Ok(component),
-        (_, Err(_)) => compile(),
-    }
+    anyhow_result(component).or_else(|_| compile())
+}
+
+/// Whether a path is this user's own, not a link, and writable by no one
+/// else: what the compile cache requires of its directory and its files.
+#[cfg(target_os = "linux")]
+fn owned_privately(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    // The process's own entry in /proc belongs to its effective user.
+    let Ok(me) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return false;
+    };
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| !m.file_type().is_symlink() && m.uid() == me && m.mode() & 0o022 == 0)
+}
+
+/// Elsewhere the owner is not checked, so nothing is loaded from a cache.
+#[cfg(not(target_os = "linux"))]
+fn owned_privately(_: &Path) -> bool {
+    false
 }
 
 /// wasmtime has its own error type; this lets `anyhow`'s context apply.
@@ -1204,6 +1274,28 @@ mod tests {
             Verdict::Accept
         ));
         assert_eq!(connection.cache_key(), "fine");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_compile_cache_trusts_only_what_no_one_else_can_write() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory =
+            std::env::temp_dir().join(format!("oauth-harness-cache-test-{}", std::process::id()));
+        crate::files::create_private_dir(&directory).expect("created");
+        assert!(owned_privately(&directory));
+        let artifact = directory.join("component.cwasm");
+        std::fs::write(&artifact, b"code").expect("written");
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        assert!(owned_privately(&artifact));
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).expect("mode");
+        assert!(!owned_privately(&artifact), "writable by others");
+        let link = directory.join("link.cwasm");
+        std::os::unix::fs::symlink(&artifact, &link).expect("linked");
+        assert!(!owned_privately(&link), "a link is not followed");
+        std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o777)).expect("mode");
+        assert!(!owned_privately(&directory), "a shared directory");
+        let _ = std::fs::remove_dir_all(&directory);
     }
 
     #[test]

@@ -253,7 +253,7 @@ impl TokenManager {
                             "the component authorized a request without a token state"
                         ))
                     })?;
-                    self.ensure_stored(key, &used)?;
+                    self.store_unsaved(key)?;
                     return Ok((authorized, used, source));
                 }
                 Step::Fetch(fetch) => source = self.renew(connection, held.as_ref(), fetch)?,
@@ -289,17 +289,30 @@ impl TokenManager {
         Ok(stored)
     }
 
-    /// A state the store refused earlier is stored before it is used.
-    fn ensure_stored(&self, key: &str, state: &TokenState) -> Result<(), SharedTokenError> {
-        if !lock(&self.cache).unsaved.contains(key) {
+    /// The state the store refused earlier — this process's newest, always
+    /// the cache's — is stored before any state for the key is used or
+    /// renewed: its refresh token may be the only live one.
+    fn store_unsaved(&self, key: &str) -> Result<(), SharedTokenError> {
+        let pending = {
+            let cache = lock(&self.cache);
+            cache
+                .unsaved
+                .contains(key)
+                .then(|| cache.states.get(key).cloned())
+                .flatten()
+        };
+        let Some(state) = pending else {
             return Ok(());
-        }
-        self.store.save(key, state).map_err(|e| {
+        };
+        self.store.save(key, &state).map_err(|e| {
             host(e.context(
                 "the token is still not stored, so it is not used: a rotated refresh token would be lost",
             ))
         })?;
-        lock(&self.cache).unsaved.remove(key);
+        let mut cache = lock(&self.cache);
+        if cache.states.get(key) == Some(&state) {
+            cache.unsaved.remove(key);
+        }
         Ok(())
     }
 
@@ -360,11 +373,14 @@ impl TokenManager {
         fetch: TokenFetch,
     ) -> Outcome {
         let key = connection.cache_key();
-        if let Some(held) = held {
-            // A state the store refused is newer than anything stored: it
-            // must reach the store before its refresh token is presented.
-            self.ensure_stored(key, held)?;
+        self.store_unsaved(key)?;
+        // Another caller of this process may have replaced the state since
+        // this one read it: then ask the component again about that one.
+        if lock(&self.cache).states.get(key) != held {
+            return Ok(TokenSource::Cache);
         }
+        // Another process sharing the store may have renewed: use its state
+        // rather than present a refresh token it may have spent.
         let latest = self.store.load(key).map_err(host)?;
         if let Some(latest) = latest
             && Some(&latest) != held
@@ -376,11 +392,14 @@ impl TokenManager {
             .harness
             .fetch(connection, fetch, held)
             .map_err(Arc::new)?;
+        // Stored outside the cache's lock: other keys need not wait for the
+        // disk. Callers of this key wait for this flight meanwhile.
+        let saved = self.store.save(key, &state);
         let mut cache = lock(&self.cache);
-        cache.states.insert(key.to_owned(), state.clone());
-        if let Err(error) = self.store.save(key, &state) {
+        cache.states.insert(key.to_owned(), state);
+        if let Err(error) = saved {
             // Kept in memory, marked, so the refresh token survives for as
-            // long as this process does and the save is tried again.
+            // long as this process does and the save is tried again first.
             cache.unsaved.insert(key.to_owned());
             return Err(host(error.context(
                 "the new token could not be stored, so it is not used yet: a rotated refresh token would be lost",
@@ -403,7 +422,10 @@ impl TokenManager {
             if cache.states.get(key) == Some(used) {
                 match new {
                     Some(new) => cache.states.insert(key.to_owned(), new.clone()),
-                    None => cache.states.remove(key),
+                    None => {
+                        cache.unsaved.remove(key);
+                        cache.states.remove(key)
+                    }
                 };
             }
         }

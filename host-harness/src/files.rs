@@ -6,22 +6,26 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-/// Replaces `path` with `bytes`: written to a temporary file in the same
-/// directory, readable by the owner only, then renamed over the target, so
-/// a crash leaves the old file or the new one, never half of one.
+/// What the temporary files of [`replace_private`] are named after `.NAME`.
+const TEMPORARY_MARK: &str = ".tmp-";
+
+/// Replaces `path` with `bytes`: written to a temporary file with a random
+/// name in the same directory, readable by the owner only, flushed, renamed
+/// over the target, and the directory flushed too, so a crash leaves the old
+/// file or the new one, never half of one, and the new one survives a power
+/// loss once this returns.
 pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let directory = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let directory = directory_of(path);
     let file_name = path
         .file_name()
         .with_context(|| format!("`{}` is not a file name", path.display()))?;
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random)
+        .map_err(|e| anyhow::anyhow!("the system random generator failed: {e}"))?;
     let temporary = directory.join(format!(
-        ".{}.tmp-{}-{:?}",
+        ".{}{TEMPORARY_MARK}{:016x}",
         file_name.to_string_lossy(),
-        std::process::id(),
-        std::thread::current().id()
+        u64::from_le_bytes(random)
     ));
     let written = write_new_private(&temporary, bytes).and_then(|()| {
         std::fs::rename(&temporary, path)
@@ -30,7 +34,35 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> Result<()> {
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
-    written
+    written?;
+    sync_directory(directory)
+}
+
+/// Removes the temporary files an interrupted [`replace_private`] of `path`
+/// left behind. Only safe while no one else can be writing `path`: under
+/// the lock that orders its writers.
+pub fn remove_stale_temporaries(path: &Path) -> Result<()> {
+    let Some(file_name) = path.file_name() else {
+        return Ok(());
+    };
+    let prefix = format!(".{}{TEMPORARY_MARK}", file_name.to_string_lossy());
+    let entries = match std::fs::read_dir(directory_of(path)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -43,6 +75,17 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("failed to create `{}`", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
+    Ok(())
+}
+
+/// Flushes a directory's entries, so that a rename in it is durable.
+fn sync_directory(directory: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(directory)
+        .and_then(|handle| handle.sync_all())
+        .with_context(|| format!("failed to flush the directory `{}`", directory.display()))?;
+    #[cfg(not(unix))]
+    let _ = directory;
     Ok(())
 }
 

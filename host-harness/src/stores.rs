@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use crate::component::TokenState;
-use crate::files::{create_private_dir, replace_private};
+use crate::files::{create_private_dir, remove_stale_temporaries, replace_private};
 use crate::harness::unix_now;
 use crate::lock;
 
@@ -122,6 +123,10 @@ struct StoredState {
     evict_after: Option<u64>,
 }
 
+/// How long a change waits for another process to release the store's lock:
+/// a change takes milliseconds, so only a hung process holds it this long.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
 /// How long past its `evict_after` a state stays in the file, so that
 /// clocks that differ a little between processes do not matter.
 const EVICTION_GRACE_SECS: u64 = 24 * 3600;
@@ -202,9 +207,9 @@ impl FileStore {
                     Path::new(&lock_path).display()
                 )
             })?;
-        lock_file
-            .lock()
-            .with_context(|| format!("failed to lock the token store `{}`", self.path.display()))?;
+        self.wait_for_lock(&lock_file, Path::new(&lock_path))?;
+        // Under the lock no one else writes: what a crash left is stale.
+        remove_stale_temporaries(&self.path)?;
         let mut states = self.read_all()?;
         let (write, value) = change(&mut states);
         if write {
@@ -224,6 +229,37 @@ impl FileStore {
         // The OS lock goes with the file handle.
         drop(lock_file);
         Ok(value)
+    }
+}
+
+impl FileStore {
+    /// Takes the OS lock on the store's lock file, waiting at most
+    /// [`LOCK_WAIT`] for another process to release it.
+    fn wait_for_lock(&self, lock_file: &File, lock_path: &Path) -> Result<()> {
+        let deadline = Instant::now() + LOCK_WAIT;
+        loop {
+            match lock_file.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(anyhow!(
+                        "the token store `{}` stayed locked for {} s by another process (its lock file is `{}`): stop a hung oauth-harness, or pass --store with another file",
+                        self.path.display(),
+                        LOCK_WAIT.as_secs(),
+                        lock_path.display()
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(anyhow!(
+                        "failed to lock the token store `{}` through `{}`: {e}",
+                        self.path.display(),
+                        lock_path.display()
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -324,6 +360,22 @@ mod tests {
                 .expect("read")
         );
         assert_eq!(store.load("k").expect("read"), None);
+        let _ = std::fs::remove_dir_all(directory);
+    }
+
+    #[test]
+    fn what_a_crash_left_behind_neither_blocks_nor_stays() {
+        let directory = directory("stale");
+        std::fs::create_dir_all(&directory).expect("directory");
+        let path = directory.join("tokens.json");
+        let stale = directory.join(".tokens.json.tmp-00000000000000ff");
+        std::fs::write(&stale, "half a write").expect("written");
+        let store = FileStore::new(&path);
+        store
+            .save("k", &TokenState::new("state".into(), None))
+            .expect("saved");
+        assert!(!stale.exists(), "the stale temporary is removed");
+        assert!(store.load("k").expect("read").is_some());
         let _ = std::fs::remove_dir_all(directory);
     }
 
