@@ -183,8 +183,18 @@ fn refresh_tokens_rotate_and_the_spent_one_is_refused() {
         .expect("the rotated token works");
     assert!(again.refresh_token.is_some());
 
+    // The spent one is refused, and as a reuse it revokes the whole
+    // authorization (RFC 9700 section 4.14.2): the rotated ones too.
     let error = rejected(harness.obtain_token(&config.to_string()));
     assert_eq!(error.error, "invalid_grant");
+    assert_eq!(server.refresh_token_reuses(), 1);
+    let mut latest = config.clone();
+    latest["refresh_token"] = json!(again.refresh_token.expect("rotated").expose());
+    assert_eq!(
+        rejected(harness.obtain_token(&latest.to_string())).error,
+        "invalid_grant"
+    );
+    assert!(!server.is_active(again.access_token.expose()));
 }
 
 #[test]

@@ -5,13 +5,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
 use auth_server::{AuthorizationServer, ServerOptions};
 use end_to_end::{client_credentials, harness_for, http_server};
 use host_harness::component::{Failure, Request, TokenTypeHint};
 use host_harness::driver::{TokenManager, TokenSource};
 use host_harness::harness::Clock;
-use host_harness::stores::{MemoryStore, TokenStore};
+use host_harness::stores::{Lease, MemoryStore, TokenStore};
 use host_harness::{TokenError, TokenState};
 use serde_json::Value;
 
@@ -385,10 +386,31 @@ impl TokenStore for FailingOnce {
     fn replace_if_unchanged(
         &self,
         key: &str,
-        expected: &TokenState,
+        expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> anyhow::Result<bool> {
         self.inner.replace_if_unchanged(key, expected, new)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
+        Ok(Box::new(FailingLease {
+            store: self,
+            key: key.to_owned(),
+            _held: self.inner.lease(key, wait)?,
+        }))
+    }
+}
+
+/// The inner store's lease, saving through the failing store.
+struct FailingLease<'s> {
+    store: &'s FailingOnce,
+    key: String,
+    _held: Box<dyn Lease + 's>,
+}
+
+impl Lease for FailingLease<'_> {
+    fn save(&self, state: &TokenState) -> anyhow::Result<()> {
+        self.store.save(&self.key, state)
     }
 }
 

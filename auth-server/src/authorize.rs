@@ -102,6 +102,7 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
     };
     if implicit {
         let access_token = state.new_token();
+        let family = state.new_family();
         state.access_tokens.insert(
             access_token.clone(),
             Grant {
@@ -109,6 +110,7 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
                 user: Some(user.to_owned()),
                 scope: scope.clone(),
                 expires_at: now + state.lifetime_secs,
+                family,
             },
         );
         // Section 4.2.2: the token travels in the fragment, never to the server.

@@ -89,6 +89,10 @@ struct Grant {
     user: Option<String>,
     scope: Option<String>,
     expires_at: u64,
+    /// The authorization this token descends from: every refresh token
+    /// rotated out of one, and every access token issued with them, share
+    /// it, so a reused refresh token revokes them all.
+    family: u64,
 }
 
 /// What an authorization code stands for (section 4.1.2).
@@ -109,6 +113,13 @@ struct State {
     lifetime_secs: u64,
     access_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
+    /// Refresh tokens already exchanged, with their family: presenting one
+    /// again is a reuse (RFC 9700 section 4.14.2).
+    spent_refresh_tokens: HashMap<String, u64>,
+    /// The last family handed out.
+    families: u64,
+    /// How many reuses were detected (and families revoked).
+    refresh_token_reuses: u64,
     codes: HashMap<String, CodeGrant>,
     /// Assertion `jti`s seen, with their expiry, against replay.
     seen_assertions: HashMap<String, u64>,
@@ -125,6 +136,19 @@ impl State {
     /// A new access or refresh token.
     fn new_token(&self) -> String {
         format!("{}{}", self.token_prefix, random_token())
+    }
+
+    /// A family for a new authorization.
+    fn new_family(&mut self) -> u64 {
+        self.families += 1;
+        self.families
+    }
+
+    /// Revokes every token of a family, as reuse detection does.
+    fn revoke_family(&mut self, family: u64) {
+        self.access_tokens.retain(|_, grant| grant.family != family);
+        self.refresh_tokens
+            .retain(|_, grant| grant.family != family);
     }
 }
 
@@ -232,6 +256,7 @@ impl AuthorizationServer {
     pub fn issue_refresh_token(&self, client_id: &str, scope: Option<&str>) -> String {
         let mut state = lock(&self.state);
         let token = state.new_token();
+        let family = state.new_family();
         state.refresh_tokens.insert(
             token.clone(),
             Grant {
@@ -239,9 +264,16 @@ impl AuthorizationServer {
                 user: None,
                 scope: scope.map(str::to_owned),
                 expires_at: u64::MAX,
+                family,
             },
         );
         token
+    }
+
+    /// How many times a refresh token was presented again after it had been
+    /// exchanged; each revoked its whole family, as strict providers do.
+    pub fn refresh_token_reuses(&self) -> u64 {
+        lock(&self.state).refresh_token_reuses
     }
 
     /// The token requests received so far, oldest first.

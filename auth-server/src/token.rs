@@ -195,6 +195,7 @@ fn grant(
             user: None,
             scope: granted_scope(client, requested_scope, None)?,
             refresh: false,
+            family: None,
         },
         "password" => {
             let username = required("username")?;
@@ -212,6 +213,7 @@ fn grant(
                 user: Some(username.clone()),
                 scope: granted_scope(client, requested_scope, None)?,
                 refresh: true,
+                family: None,
             }
         }
         JWT_BEARER => {
@@ -243,6 +245,7 @@ fn grant(
                 user: Some(verified.subject),
                 scope: granted_scope(client, requested_scope, None)?,
                 refresh: false,
+                family: None,
             }
         }
         "authorization_code" => {
@@ -274,10 +277,22 @@ fn grant(
                 user: Some(grant.user),
                 scope: grant.scope,
                 refresh,
+                family: None,
             }
         }
         _ => {
             let presented = required("refresh_token")?;
+            // Reuse detection (RFC 9700 section 4.14.2): a spent refresh
+            // token presented again means two holders, one of them maybe an
+            // attacker: the whole authorization is revoked.
+            if let Some(family) = state.spent_refresh_tokens.get(presented).copied() {
+                state.refresh_token_reuses += 1;
+                state.revoke_family(family);
+                return Err(OAuthError::new(
+                    "invalid_grant",
+                    "the refresh token was used before: every token of this authorization is revoked",
+                ));
+            }
             let grant = match state.refresh_tokens.get(presented) {
                 Some(grant) if grant.client_id == client.client_id && grant.expires_at > now => {
                     grant.clone()
@@ -292,10 +307,14 @@ fn grant(
             let scope = granted_scope(client, requested_scope, grant.scope.as_deref())?;
             // Rotation (RFC 9700 section 4.14.2): the presented token is spent.
             state.refresh_tokens.remove(presented);
+            state
+                .spent_refresh_tokens
+                .insert(presented.to_owned(), grant.family);
             let issue = Issue {
                 user: grant.user.clone(),
                 scope,
                 refresh: true,
+                family: Some(grant.family),
             };
             return Ok(issue.token(state, client, now, grant.scope));
         }
@@ -309,6 +328,9 @@ struct Issue {
     user: Option<String>,
     scope: Option<String>,
     refresh: bool,
+    /// The family of the refresh token exchanged; none for a new
+    /// authorization.
+    family: Option<u64>,
 }
 
 impl Issue {
@@ -323,6 +345,7 @@ impl Issue {
     ) -> Value {
         let access_token = state.new_token();
         let lifetime = state.lifetime_secs;
+        let family = self.family.unwrap_or_else(|| state.new_family());
         state.access_tokens.insert(
             access_token.clone(),
             Grant {
@@ -330,6 +353,7 @@ impl Issue {
                 user: self.user.clone(),
                 scope: self.scope.clone(),
                 expires_at: now + lifetime,
+                family,
             },
         );
         let mut token = json!({
@@ -349,6 +373,7 @@ impl Issue {
                     user: self.user,
                     scope: refresh_scope,
                     expires_at: u64::MAX,
+                    family,
                 },
             );
             token["refresh_token"] = Value::String(refresh_token);

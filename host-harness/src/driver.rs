@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use anyhow::anyhow;
 
@@ -137,6 +138,9 @@ pub struct TokenManager {
     harness: Harness,
     store: Box<dyn TokenStore>,
     cache: Mutex<Cache>,
+    /// How long a renewal waits for another worker's: longer than a
+    /// renewal's requests may take.
+    lease_wait: Duration,
 }
 
 fn host(error: anyhow::Error) -> SharedTokenError {
@@ -147,10 +151,12 @@ impl TokenManager {
     /// A manager sending requests through `harness` and keeping states in
     /// `store`.
     pub fn new(harness: Harness, store: Box<dyn TokenStore>) -> Self {
+        let lease_wait = harness.renewal_time_bound();
         Self {
             harness,
             store,
             cache: Mutex::new(Cache::default()),
+            lease_wait,
         }
     }
 
@@ -379,8 +385,11 @@ impl TokenManager {
         if lock(&self.cache).states.get(key) != held {
             return Ok(TokenSource::Cache);
         }
-        // Another process sharing the store may have renewed: use its state
-        // rather than present a refresh token it may have spent.
+        // One renewal at a time across every worker sharing the store; a
+        // worker that waited finds the holder's renewal in the store.
+        let lease = self.store.lease(key, self.lease_wait).map_err(host)?;
+        // Another worker may have renewed: use its state rather than
+        // present a refresh token it may have spent.
         let latest = self.store.load(key).map_err(host)?;
         if let Some(latest) = latest
             && Some(&latest) != held
@@ -392,9 +401,11 @@ impl TokenManager {
             .harness
             .fetch(connection, fetch, held)
             .map_err(Arc::new)?;
-        // Stored outside the cache's lock: other keys need not wait for the
-        // disk. Callers of this key wait for this flight meanwhile.
-        let saved = self.store.save(key, &state);
+        // Stored under the lease and outside the cache's lock: other keys
+        // need not wait for the disk, callers of this key wait for this
+        // flight, other processes for the lease.
+        let saved = lease.save(&state);
+        drop(lease);
         let mut cache = lock(&self.cache);
         cache.states.insert(key.to_owned(), state);
         if let Err(error) = saved {
@@ -430,7 +441,7 @@ impl TokenManager {
             }
         }
         self.store
-            .replace_if_unchanged(key, used, new)
+            .replace_if_unchanged(key, Some(used), new)
             .map_err(host)?;
         Ok(())
     }

@@ -105,6 +105,13 @@ impl Harness {
         (self.clock)()
     }
 
+    /// The longest a renewal's requests can take: each of its chained token
+    /// requests bounded by the connect and read timeouts, with a margin.
+    pub fn renewal_time_bound(&self) -> std::time::Duration {
+        let one = self.http.time_bound();
+        one * MAX_CHAINED_FETCHES as u32 + std::time::Duration::from_secs(5)
+    }
+
     /// Sends a request as it is.
     pub fn send(&self, request: &Request) -> Result<Response> {
         self.http.send(request)

@@ -75,6 +75,7 @@ pub fn ca_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
 pub struct HttpClient {
     agent: Agent,
     max_response_bytes: u64,
+    time_bound: std::time::Duration,
 }
 
 impl HttpClient {
@@ -88,7 +89,11 @@ impl HttpClient {
             ),
             None => RootCerts::WebPki,
         };
+        // The whole exchange, sending included, within the connect timeout
+        // and twice the read timeout (head, then body).
+        let time_bound = settings.connect_timeout + settings.read_timeout * 2;
         let agent = Agent::config_builder()
+            .timeout_global(Some(time_bound))
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_recv_response(Some(settings.read_timeout))
@@ -101,7 +106,13 @@ impl HttpClient {
         Self {
             agent,
             max_response_bytes: settings.max_response_bytes,
+            time_bound,
         }
+    }
+
+    /// The longest one exchange can take before it fails.
+    pub fn time_bound(&self) -> std::time::Duration {
+        self.time_bound
     }
 
     /// Sends a request exactly as the connector built it.

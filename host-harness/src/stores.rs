@@ -3,12 +3,14 @@
 //!
 //! A store keeps, per cache key, the state the component handed out, as
 //! it is; it reads nothing in it but the time after which it may be
-//! forgotten.
+//! forgotten. It serialises renewals: a worker renews a key only while it
+//! holds that key's [`Lease`], so however many threads and processes share
+//! the store, one refresh token is presented once.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
@@ -28,15 +30,27 @@ pub trait TokenStore: Send + Sync {
     /// Keeps a state under a cache key, replacing what was there.
     fn save(&self, key: &str, state: &TokenState) -> Result<()>;
     /// Replaces the state under a cache key with `new` (or removes it)
-    /// only if the store still holds `expected`; says whether it did. A
-    /// worker that marks a token spent must not overwrite another worker's
-    /// renewal.
+    /// only if the store still holds `expected` (`None`: nothing); says
+    /// whether it did. A worker that marks a token spent, or whose lease
+    /// lapsed while it renewed, must not overwrite another worker's renewal.
     fn replace_if_unchanged(
         &self,
         key: &str,
-        expected: &TokenState,
+        expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool>;
+    /// Waits at most `wait` for the renewal lease on a cache key: one
+    /// holder at a time, released when the returned guard is dropped or
+    /// when its holder dies. Fails naming the store when the wait runs out.
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>>;
+}
+
+/// A held renewal lease; dropping it releases it.
+pub trait Lease: Send {
+    /// Keeps the state renewed under this lease, durably, before the token
+    /// is used. Fails, saving nothing, when the lease lapsed meanwhile (a
+    /// holder that stalled past it must not overwrite a newer renewal).
+    fn save(&self, state: &TokenState) -> Result<()>;
 }
 
 /// A store shared by several managers (one per worker, say).
@@ -52,10 +66,14 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
     fn replace_if_unchanged(
         &self,
         key: &str,
-        expected: &TokenState,
+        expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool> {
         (**self).replace_if_unchanged(key, expected, new)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
+        (**self).lease(key, wait)
     }
 }
 
@@ -63,6 +81,29 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
 #[derive(Default)]
 pub struct MemoryStore {
     states: Mutex<HashMap<String, TokenState>>,
+    /// The keys whose lease is held, and a signal when one is released.
+    leased: Mutex<std::collections::HashSet<String>>,
+    released: Condvar,
+}
+
+/// A lease on a key of a [`MemoryStore`].
+struct MemoryLease<'s> {
+    store: &'s MemoryStore,
+    key: String,
+}
+
+impl Lease for MemoryLease<'_> {
+    fn save(&self, state: &TokenState) -> Result<()> {
+        // Held until dropped: it cannot lapse.
+        self.store.save(&self.key, state)
+    }
+}
+
+impl Drop for MemoryLease<'_> {
+    fn drop(&mut self) {
+        lock(&self.store.leased).remove(&self.key);
+        self.store.released.notify_all();
+    }
 }
 
 impl TokenStore for MemoryStore {
@@ -78,11 +119,11 @@ impl TokenStore for MemoryStore {
     fn replace_if_unchanged(
         &self,
         key: &str,
-        expected: &TokenState,
+        expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool> {
         let mut states = lock(&self.states);
-        if states.get(key) != Some(expected) {
+        if states.get(key) != expected {
             return Ok(false);
         }
         match new {
@@ -90,6 +131,30 @@ impl TokenStore for MemoryStore {
             None => states.remove(key),
         };
         Ok(true)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
+        let deadline = Instant::now() + wait;
+        let mut leased = lock(&self.leased);
+        while leased.contains(key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(anyhow!(
+                    "the in-memory token store's renewal lease stayed taken for {} s",
+                    wait.as_secs()
+                ));
+            }
+            leased = self
+                .released
+                .wait_timeout(leased, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        leased.insert(key.to_owned());
+        Ok(Box::new(MemoryLease {
+            store: self,
+            key: key.to_owned(),
+        }))
     }
 }
 
@@ -188,26 +253,8 @@ impl FileStore {
         change: impl FnOnce(&mut HashMap<String, StoredState>) -> (bool, T),
     ) -> Result<T> {
         let _writing = lock(&self.writing);
-        let directory = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        create_private_dir(directory)?;
-        let mut lock_path = self.path.clone().into_os_string();
-        lock_path.push(".lock");
-        let lock_file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| {
-                format!(
-                    "failed to open the token store's lock file `{}`",
-                    Path::new(&lock_path).display()
-                )
-            })?;
-        self.wait_for_lock(&lock_file, Path::new(&lock_path))?;
+        let (lock_file, lock_path) = self.lock_file(".lock")?;
+        self.wait_for_lock(&lock_file, &lock_path, LOCK_WAIT)?;
         // Under the lock no one else writes: what a crash left is stale.
         remove_stale_temporaries(&self.path)?;
         let mut states = self.read_all()?;
@@ -232,11 +279,52 @@ impl FileStore {
     }
 }
 
+/// A lease on a key of a [`FileStore`]: an OS lock on the key's lease
+/// file, which the kernel releases if the process dies.
+struct FileLease<'s> {
+    store: &'s FileStore,
+    key: String,
+    /// Holds the lock until dropped.
+    _locked: File,
+}
+
+impl Lease for FileLease<'_> {
+    fn save(&self, state: &TokenState) -> Result<()> {
+        // An OS lock lapses only with its process: while this runs, it holds.
+        self.store.save(&self.key, state)
+    }
+}
+
 impl FileStore {
-    /// Takes the OS lock on the store's lock file, waiting at most
-    /// [`LOCK_WAIT`] for another process to release it.
-    fn wait_for_lock(&self, lock_file: &File, lock_path: &Path) -> Result<()> {
-        let deadline = Instant::now() + LOCK_WAIT;
+    /// Opens (creating it, owner-only) the lock file beside the store whose
+    /// name ends in `suffix`.
+    fn lock_file(&self, suffix: &str) -> Result<(File, PathBuf)> {
+        let directory = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir(directory)?;
+        let mut lock_path = self.path.clone().into_os_string();
+        lock_path.push(suffix);
+        let lock_path = PathBuf::from(lock_path);
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&lock_path).with_context(|| {
+            format!(
+                "failed to open the token store's lock file `{}`",
+                lock_path.display()
+            )
+        })?;
+        Ok((file, lock_path))
+    }
+
+    /// Takes the OS lock on one of the store's lock files, waiting at most
+    /// `wait` for another process to release it.
+    fn wait_for_lock(&self, lock_file: &File, lock_path: &Path, wait: Duration) -> Result<()> {
+        let deadline = Instant::now() + wait;
         loop {
             match lock_file.try_lock() {
                 Ok(()) => return Ok(()),
@@ -247,7 +335,7 @@ impl FileStore {
                     return Err(anyhow!(
                         "the token store `{}` stayed locked for {} s by another process (its lock file is `{}`): stop a hung oauth-harness, or pass --store with another file",
                         self.path.display(),
-                        LOCK_WAIT.as_secs(),
+                        wait.as_secs(),
                         lock_path.display()
                     ));
                 }
@@ -284,14 +372,30 @@ impl TokenStore for FileStore {
         })
     }
 
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
+        use sha2::{Digest as _, Sha256};
+        // One lease file per key, named by a digest: keys are long, and the
+        // file name says nothing about the configuration.
+        let digest = Sha256::digest(key.as_bytes());
+        let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let (file, path) = self.lock_file(&format!(".lease-{name}"))?;
+        self.wait_for_lock(&file, &path, wait)?;
+        Ok(Box::new(FileLease {
+            store: self,
+            key: key.to_owned(),
+            _locked: file,
+        }))
+    }
+
     fn replace_if_unchanged(
         &self,
         key: &str,
-        expected: &TokenState,
+        expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool> {
         self.change(|states| {
-            if states.get(key).map(|stored| stored.data.as_str()) != Some(expected.data()) {
+            if states.get(key).map(|stored| stored.data.as_str()) != expected.map(TokenState::data)
+            {
                 return (false, false);
             }
             match new {
@@ -350,13 +454,13 @@ mod tests {
         store.save("k", &second).expect("another worker renewed");
         assert!(
             !store
-                .replace_if_unchanged("k", &first, Some(&spent))
+                .replace_if_unchanged("k", Some(&first), Some(&spent))
                 .expect("read")
         );
         assert_eq!(store.load("k").expect("read"), Some(second.clone()));
         assert!(
             store
-                .replace_if_unchanged("k", &second, None)
+                .replace_if_unchanged("k", Some(&second), None)
                 .expect("read")
         );
         assert_eq!(store.load("k").expect("read"), None);
