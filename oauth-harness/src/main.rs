@@ -14,7 +14,7 @@ use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use auth_server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::component::{FieldError, TokenTypeHint};
 use host_harness::driver::TokenManager;
-use host_harness::stores::{FileStore, MemoryStore, TokenStore};
+use host_harness::stores::{FileStore, MemoryStore, RedisStore, TokenStore};
 use host_harness::{
     ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, files,
 };
@@ -196,9 +196,11 @@ struct HttpArgs {
 #[derive(Args)]
 struct StoreArgs {
     /// Keep tokens in this file (created readable by the owner only)
-    /// instead of the per-user default.
-    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
-    store: Option<PathBuf>,
+    /// instead of the per-user default; or, for workers on several
+    /// machines, in Redis: redis://[user:password@]host:port/db (rediss://
+    /// for TLS).
+    #[arg(long, value_name = "FILE|URL", conflicts_with = "no_store")]
+    store: Option<String>,
     /// Keep tokens in memory only: nothing is written, nothing reused.
     #[arg(long)]
     no_store: bool,
@@ -210,7 +212,10 @@ impl StoreArgs {
             return Ok(Box::new(MemoryStore::default()));
         }
         let path = match &self.store {
-            Some(path) => path.clone(),
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                return Ok(Box::new(RedisStore::open(url)?));
+            }
+            Some(path) => PathBuf::from(path),
             None => FileStore::default_path().context(
                 "no home directory for the token store: pass --store FILE or --no-store",
             )?,

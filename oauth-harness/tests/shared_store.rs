@@ -1,35 +1,48 @@
-//! Workers in separate processes sharing one token store, against a server
-//! that rotates refresh tokens and revokes the whole authorization when one
-//! is presented twice (RFC 9700 section 4.14.2), as strict providers do.
+//! Workers in separate processes sharing one token store — a file, or a
+//! real Redis server — against a server that rotates refresh tokens and
+//! revokes the whole authorization when one is presented twice (RFC 9700
+//! section 4.14.2), as strict providers do.
 
-use std::process::Command;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth_server::{AuthorizationServer, ServerOptions};
+use host_harness::TokenState;
+use host_harness::stores::{RedisStore, TokenStore};
 use serde_json::json;
 
-/// How long an access token lives: short, so the run sees many renewals.
+/// How long an access token lives: short, so a run sees many renewals.
 const LIFETIME_SECS: u64 = 4;
-/// How long the workers call.
-const RUN: Duration = Duration::from_secs(12);
 /// How many workers, each running `oauth-harness call` in a loop.
 const WORKERS: usize = 6;
 
-#[test]
-fn workers_in_separate_processes_renew_once_per_lifetime_and_never_present_a_refresh_token_twice() {
-    let server = AuthorizationServer::start(ServerOptions {
+/// A directory of its own for a test.
+fn directory(name: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!(
+        "oauth-harness-{name}-{}-{}",
+        std::process::id(),
+        host_harness::harness::unix_now()
+    ));
+    std::fs::create_dir_all(&directory).expect("directory");
+    directory
+}
+
+/// The rotating, reuse-detecting server, slow enough that workers race.
+fn strict_server() -> AuthorizationServer {
+    AuthorizationServer::start(ServerOptions {
         token_lifetime_secs: LIFETIME_SECS,
-        // A slow token endpoint widens the window in which workers race.
         token_delay_ms: 300,
         ..ServerOptions::default()
     })
-    .expect("server");
-    let directory =
-        std::env::temp_dir().join(format!("oauth-harness-shared-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).expect("directory");
-    // The configured grant issues a refresh token; renewals rotate it.
+    .expect("server")
+}
+
+/// A configuration whose grant issues a refresh token; renewals rotate it.
+fn config(server: &AuthorizationServer, directory: &Path) -> PathBuf {
     let config = directory.join("config.json");
     std::fs::write(
         &config,
@@ -41,42 +54,73 @@ fn workers_in_separate_processes_renew_once_per_lifetime_and_never_present_a_ref
         .to_string(),
     )
     .expect("written");
-    let store = directory.join("tokens.json");
-    let resource = server.resource_url();
+    config
+}
+
+fn call(config: &Path, store: &str, resource: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args([
+            "call",
+            "--read-timeout",
+            "3",
+            "--connect-timeout",
+            "2",
+            "--config",
+        ])
+        .arg(config)
+        .args(["--store", store, resource])
+        .output()
+        .expect("oauth-harness runs")
+}
+
+/// Runs the workers for `run`: how many calls they made, and the error
+/// output of each call that failed with how long it took.
+fn run_workers(
+    config: &Path,
+    store: &str,
+    resource: &str,
+    run: Duration,
+) -> (usize, Vec<(Duration, String)>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
     let start = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..WORKERS {
             let (calls, failures) = (calls.clone(), failures.clone());
-            let (config, store, resource) = (&config, &store, &resource);
             scope.spawn(move || {
-                while start.elapsed() < RUN {
-                    let output = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
-                        .arg("call")
-                        .arg("--config")
-                        .arg(config)
-                        .arg("--store")
-                        .arg(store)
-                        .arg(resource)
-                        .output()
-                        .expect("oauth-harness runs");
+                while start.elapsed() < run {
+                    let began = Instant::now();
+                    let output = call(config, store, resource);
                     calls.fetch_add(1, Ordering::SeqCst);
                     if !output.status.success() {
                         failures
                             .lock()
                             .unwrap_or_else(|poisoned| poisoned.into_inner())
-                            .push(String::from_utf8_lossy(&output.stderr).into_owned());
+                            .push((
+                                began.elapsed(),
+                                String::from_utf8_lossy(&output.stderr).into_owned(),
+                            ));
                     }
                 }
             });
         }
     });
-    let calls = calls.load(Ordering::SeqCst);
     let failures = failures
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .clone();
+    (calls.load(Ordering::SeqCst), failures)
+}
+
+/// What every shared-store run must show: no failed call, no refresh
+/// token presented twice, and about one token request per renewal period
+/// (a quarter of the lifetime early: 3 s) for the whole fleet.
+fn assert_shared(
+    server: &AuthorizationServer,
+    run: Duration,
+    calls: usize,
+    failures: &[(Duration, String)],
+) {
     assert!(
         failures.is_empty(),
         "{} of {calls} calls failed: {failures:#?}",
@@ -87,15 +131,249 @@ fn workers_in_separate_processes_renew_once_per_lifetime_and_never_present_a_ref
         0,
         "a refresh token was presented twice"
     );
-    // A token is renewed a quarter of its lifetime early (3 s here): one
-    // token request per 3 s for the whole fleet, not one per worker.
     let token_requests = server.received_requests().len();
-    let per_lifetime = RUN.as_secs_f64() / (LIFETIME_SECS as f64 * 0.75);
+    let periods = run.as_secs_f64() / (LIFETIME_SECS as f64 * 0.75);
     assert!(
-        token_requests as f64 <= per_lifetime + 2.0,
+        token_requests as f64 <= periods + 2.0,
         "{token_requests} token requests in {} s for {WORKERS} workers ({calls} calls)",
-        RUN.as_secs()
+        run.as_secs()
     );
-    assert!(calls > WORKERS * 4, "the workers made {calls} calls");
+    assert!(calls > WORKERS * 4, "the workers made only {calls} calls");
+}
+
+#[test]
+fn workers_sharing_a_file_renew_once_per_lifetime_and_never_present_a_refresh_token_twice() {
+    let server = strict_server();
+    let directory = directory("shared-file");
+    let config = config(&server, &directory);
+    let store = directory.join("tokens.json");
+    let run = Duration::from_secs(12);
+    let (calls, failures) = run_workers(
+        &config,
+        store.to_str().expect("UTF-8"),
+        &server.resource_url(),
+        run,
+    );
+    assert_shared(&server, run, calls, &failures);
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+/// A real `redis-server` on a free loopback port, persisting to its own
+/// directory so that a restart keeps what it held.
+struct RedisServer {
+    port: u16,
+    directory: PathBuf,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    fn start(directory: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut server = Self {
+            port,
+            directory: directory.to_owned(),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts it (again), and waits until it answers.
+    fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.directory)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs: install it (Debian: apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let store = RedisStore::open(&self.url()).expect("a URL");
+        while store.load("ping").is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn workers_sharing_redis_renew_once_per_lifetime_and_never_present_a_refresh_token_twice() {
+    let server = strict_server();
+    let directory = directory("shared-redis");
+    let redis = RedisServer::start(&directory);
+    let config = config(&server, &directory);
+    let run = Duration::from_secs(12);
+    let (calls, failures) = run_workers(&config, &redis.url(), &server.resource_url(), run);
+    assert_shared(&server, run, calls, &failures);
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn while_redis_is_down_calls_fail_quickly_naming_it_and_resume_after_without_losing_a_rotation() {
+    let server = strict_server();
+    let directory = directory("redis-restart");
+    let mut redis = RedisServer::start(&directory);
+    let config = config(&server, &directory);
+    let (url, resource) = (redis.url(), server.resource_url());
+    assert!(call(&config, &url, &resource).status.success());
+
+    redis.stop();
+    let began = Instant::now();
+    let down = call(&config, &url, &resource);
+    let took = began.elapsed();
+    let stderr = String::from_utf8_lossy(&down.stderr);
+    assert!(!down.status.success());
+    assert!(
+        stderr.contains(&format!("Redis token store `{url}`")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    assert!(took < Duration::from_secs(10), "a down Redis took {took:?}");
+
+    // Back up, with what it held: the workers go on from the stored state,
+    // renewing with its refresh token, never the configured grant again.
+    redis.restart();
+    let run = Duration::from_secs(8);
+    let (calls, failures) = run_workers(&config, &url, &resource, run);
+    assert_shared(&server, run, calls, &failures);
+    let grants: Vec<String> = server
+        .received_requests()
+        .iter()
+        .filter_map(|request| {
+            request
+                .parameters
+                .iter()
+                .find(|(name, _)| name == "grant_type")
+                .map(|(_, value)| value.clone())
+        })
+        .collect();
+    assert_eq!(
+        grants.iter().filter(|grant| *grant == "password").count(),
+        1,
+        "{grants:?}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn a_lease_holder_that_stalls_past_its_lease_cannot_overwrite_the_newer_token() {
+    let directory = directory("redis-fencing");
+    let redis = RedisServer::start(&directory);
+    let store = RedisStore::open(&redis.url()).expect("a URL");
+    let stalled = store
+        .lease("k", Duration::from_millis(300))
+        .expect("leased");
+    std::thread::sleep(Duration::from_millis(600));
+    // The stalled holder's lease lapsed: another worker renews.
+    let other = store
+        .lease("k", Duration::from_secs(5))
+        .expect("the lapsed lease");
+    let newer = TokenState::new("newer".into(), None);
+    other.save(&newer).expect("saved under its lease");
+    drop(other);
+    let late = stalled
+        .save(&TokenState::new("older".into(), None))
+        .expect_err("fenced off");
+    assert!(late.to_string().contains("lease"), "{late}");
+    assert_eq!(store.load("k").expect("read"), Some(newer.clone()));
+    // Its release does not release another holder's lease either.
+    let holder = store
+        .lease("k", Duration::from_secs(5))
+        .expect("free again");
+    drop(stalled);
+    assert!(
+        store.lease("k", Duration::from_millis(100)).is_err(),
+        "the current holder's lease survived the stale release"
+    );
+    drop(holder);
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn the_redis_store_replaces_only_over_what_was_read_and_refuses_bad_urls_clearly() {
+    let directory = directory("redis-store");
+    let redis = RedisServer::start(&directory);
+    let store = RedisStore::open(&redis.url()).expect("a URL");
+    let first = TokenState::new("first".into(), None);
+    let second = TokenState::new(
+        "second".into(),
+        Some(host_harness::harness::unix_now() + 60),
+    );
+    assert!(
+        store
+            .replace_if_unchanged("k", None, Some(&first))
+            .expect("set")
+    );
+    assert!(
+        !store
+            .replace_if_unchanged("k", None, Some(&second))
+            .expect("refused")
+    );
+    store.save("k", &second).expect("saved");
+    assert!(
+        !store
+            .replace_if_unchanged("k", Some(&first), None)
+            .expect("refused")
+    );
+    assert_eq!(store.load("k").expect("read"), Some(second.clone()));
+    assert!(
+        store
+            .replace_if_unchanged("k", Some(&second), None)
+            .expect("removed")
+    );
+    assert_eq!(store.load("k").expect("read"), None);
+
+    let malformed = RedisStore::open("redis://app:s3cret@localhost:notaport/0")
+        .err()
+        .expect("malformed")
+        .to_string();
+    assert!(
+        malformed.contains("redis://") && !malformed.contains("s3cret"),
+        "{malformed}"
+    );
+    // Nothing listens on a freshly freed port.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a port")
+        .port();
+    let unreachable =
+        RedisStore::open(&format!("redis://app:s3cret@127.0.0.1:{port}/0")).expect("a URL");
+    let began = Instant::now();
+    let error = unreachable.load("k").expect_err("unreachable").to_string();
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(
+        error.contains("unreachable") && !error.contains("s3cret"),
+        "{error}"
+    );
     let _ = std::fs::remove_dir_all(directory);
 }

@@ -1,0 +1,160 @@
+//! Where token states outlive a call: in memory, or in a file shared by
+//! every process of the user's on the machine.
+//!
+//! A store keeps, per cache key, the state the component handed out, as
+//! it is; it reads nothing in it but the time after which it may be
+//! forgotten. It serialises renewals: a worker renews a key only while it
+//! holds that key's [`Lease`], so however many threads and processes share
+//! the store, one refresh token is presented once.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+
+use crate::component::TokenState;
+use crate::lock;
+
+mod file;
+mod redis;
+
+pub use file::FileStore;
+pub use redis::RedisStore;
+
+/// Where token states outlive the process. Implementations must make a
+/// saved state durable before `save` returns: the caller hands the access
+/// token out only afterwards, so a rotated refresh token is never lost.
+pub trait TokenStore: Send + Sync {
+    /// The state kept under a cache key, if any.
+    fn load(&self, key: &str) -> Result<Option<TokenState>>;
+    /// Keeps a state under a cache key, replacing what was there.
+    fn save(&self, key: &str, state: &TokenState) -> Result<()>;
+    /// Replaces the state under a cache key with `new` (or removes it)
+    /// only if the store still holds `expected` (`None`: nothing); says
+    /// whether it did. A worker that marks a token spent, or whose lease
+    /// lapsed while it renewed, must not overwrite another worker's renewal.
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: Option<&TokenState>,
+        new: Option<&TokenState>,
+    ) -> Result<bool>;
+    /// Waits at most `wait` for the renewal lease on a cache key: one
+    /// holder at a time, released when the returned guard is dropped or
+    /// when its holder dies. Fails naming the store when the wait runs out.
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>>;
+}
+
+/// A held renewal lease; dropping it releases it.
+pub trait Lease: Send {
+    /// Keeps the state renewed under this lease, durably, before the token
+    /// is used. Fails, saving nothing, when the lease lapsed meanwhile (a
+    /// holder that stalled past it must not overwrite a newer renewal).
+    fn save(&self, state: &TokenState) -> Result<()>;
+}
+
+/// A store shared by several managers (one per worker, say).
+impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
+    fn load(&self, key: &str) -> Result<Option<TokenState>> {
+        (**self).load(key)
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> Result<()> {
+        (**self).save(key, state)
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: Option<&TokenState>,
+        new: Option<&TokenState>,
+    ) -> Result<bool> {
+        (**self).replace_if_unchanged(key, expected, new)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
+        (**self).lease(key, wait)
+    }
+}
+
+/// A store that forgets everything when the process ends (`--no-store`).
+#[derive(Default)]
+pub struct MemoryStore {
+    states: Mutex<HashMap<String, TokenState>>,
+    /// The keys whose lease is held, and a signal when one is released.
+    leased: Mutex<std::collections::HashSet<String>>,
+    released: Condvar,
+}
+
+/// A lease on a key of a [`MemoryStore`].
+struct MemoryLease<'s> {
+    store: &'s MemoryStore,
+    key: String,
+}
+
+impl Lease for MemoryLease<'_> {
+    fn save(&self, state: &TokenState) -> Result<()> {
+        // Held until dropped: it cannot lapse.
+        self.store.save(&self.key, state)
+    }
+}
+
+impl Drop for MemoryLease<'_> {
+    fn drop(&mut self) {
+        lock(&self.store.leased).remove(&self.key);
+        self.store.released.notify_all();
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn load(&self, key: &str) -> Result<Option<TokenState>> {
+        Ok(lock(&self.states).get(key).cloned())
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> Result<()> {
+        lock(&self.states).insert(key.to_owned(), state.clone());
+        Ok(())
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: Option<&TokenState>,
+        new: Option<&TokenState>,
+    ) -> Result<bool> {
+        let mut states = lock(&self.states);
+        if states.get(key) != expected {
+            return Ok(false);
+        }
+        match new {
+            Some(new) => states.insert(key.to_owned(), new.clone()),
+            None => states.remove(key),
+        };
+        Ok(true)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
+        let deadline = Instant::now() + wait;
+        let mut leased = lock(&self.leased);
+        while leased.contains(key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(anyhow!(
+                    "the in-memory token store's renewal lease stayed taken for {} s",
+                    wait.as_secs()
+                ));
+            }
+            leased = self
+                .released
+                .wait_timeout(leased, left)
+                .map(|(guard, _)| guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+        }
+        leased.insert(key.to_owned());
+        Ok(Box::new(MemoryLease {
+            store: self,
+            key: key.to_owned(),
+        }))
+    }
+}
