@@ -14,7 +14,9 @@ use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use auth_server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::component::{FieldError, TokenTypeHint};
 use host_harness::driver::TokenManager;
-use host_harness::stores::{FileStore, MemoryStore, RedisStore, TokenStore};
+use host_harness::stores::{
+    AtRest, FileStore, KEY_VARIABLE, MemoryStore, RedisStore, StoreKey, TokenStore,
+};
 use host_harness::{
     ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, files,
 };
@@ -204,6 +206,11 @@ struct StoreArgs {
     /// Keep tokens in memory only: nothing is written, nothing reused.
     #[arg(long)]
     no_store: bool,
+    /// Encrypt the stored tokens with the key in this file (32 bytes in
+    /// base64, as `openssl rand -base64 32` makes); the environment
+    /// variable OAUTH_HARNESS_STORE_KEY may hold it instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
+    store_key_file: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -211,16 +218,36 @@ impl StoreArgs {
         if self.no_store {
             return Ok(Box::new(MemoryStore::default()));
         }
-        let path = match &self.store {
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                return Ok(Box::new(RedisStore::open(url)?));
-            }
-            Some(path) => PathBuf::from(path),
-            None => FileStore::default_path().context(
-                "no home directory for the token store: pass --store FILE or --no-store",
-            )?,
+        let key = match &self.store_key_file {
+            Some(path) => Some(StoreKey::from_file(path)?),
+            None => StoreKey::from_environment()?,
         };
-        Ok(Box::new(FileStore::new(path)))
+        match &self.store {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                let redis = RedisStore::open(url)?;
+                let name = format!("`{}`", redis.shown());
+                if key.is_none() {
+                    eprintln!(
+                        "note: the Redis token store {name} holds the tokens unencrypted; set {KEY_VARIABLE} or pass --store-key-file to encrypt them"
+                    );
+                }
+                Ok(Box::new(AtRest::new(redis, key.as_ref(), &name)))
+            }
+            path => {
+                let path = match path {
+                    Some(path) => PathBuf::from(path),
+                    None => FileStore::default_path().context(
+                        "no home directory for the token store: pass --store FILE or --no-store",
+                    )?,
+                };
+                let name = format!("`{}`", path.display());
+                Ok(Box::new(AtRest::new(
+                    FileStore::new(path),
+                    key.as_ref(),
+                    &name,
+                )))
+            }
+        }
     }
 }
 

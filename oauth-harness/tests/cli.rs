@@ -854,3 +854,67 @@ fn no_command_prints_a_secret() {
     let forgotten = std::fs::read_to_string(store).expect("the store");
     assert!(!forgotten.contains(TOKEN_CANARY), "{forgotten}");
 }
+
+#[test]
+fn stored_tokens_are_encrypted_with_the_operators_key_and_a_wrong_key_changes_nothing() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_prefix: "PLAINTOKEN",
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let config = config_file(&server, "demo-basic-secret");
+    let store = config.dir.join("tokens.json");
+    let key_file = config.dir.join("store.key");
+    std::fs::write(&key_file, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\n").expect("key");
+    let call = |key: Option<&str>, key_file: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-harness"));
+        command
+            .args(["call", "--config", config.path(), "--store"])
+            .arg(&store)
+            .arg(server.resource_url())
+            .env_remove("OAUTH_HARNESS_STORE_KEY");
+        if let Some(key) = key {
+            command.env("OAUTH_HARNESS_STORE_KEY", key);
+        }
+        if let Some(key_file) = key_file {
+            command.arg("--store-key-file").arg(key_file);
+        }
+        command.output().expect("oauth-harness runs")
+    };
+    let first = call(None, Some(&key_file));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let at_rest = std::fs::read_to_string(&store).expect("the store");
+    assert!(!at_rest.contains("PLAINTOKEN"), "{at_rest}");
+    // The same key from the environment opens them: no new token request.
+    let again = call(Some("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="), None);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(server.received_requests().len(), 1);
+
+    let wrong = call(Some(&"02".repeat(32)), None);
+    assert!(!wrong.status.success());
+    let message = text(&wrong.stderr);
+    assert!(
+        message.contains("encrypted with another key") && message.contains("tokens.json"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(&"02".repeat(32)),
+        "the key is never shown"
+    );
+    let keyless = call(None, None);
+    assert!(
+        text(&keyless.stderr).contains("OAUTH_HARNESS_STORE_KEY"),
+        "{}",
+        text(&keyless.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&store).expect("the store"),
+        at_rest,
+        "nothing overwritten"
+    );
+    assert_eq!(
+        server.received_requests().len(),
+        1,
+        "no token request on a wrong key"
+    );
+}

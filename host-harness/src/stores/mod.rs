@@ -16,9 +16,11 @@ use anyhow::{Result, anyhow};
 use crate::component::TokenState;
 use crate::lock;
 
+mod encrypted;
 mod file;
 mod redis;
 
+pub use encrypted::{AtRest, KEY_VARIABLE, StoreKey};
 pub use file::FileStore;
 pub use redis::RedisStore;
 
