@@ -377,3 +377,125 @@ fn the_redis_store_replaces_only_over_what_was_read_and_refuses_bad_urls_clearly
     );
     let _ = std::fs::remove_dir_all(directory);
 }
+
+/// The process holding an OS lock on `path`, from `/proc/locks`.
+fn lock_holder(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = std::fs::metadata(path).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`
+        let device_inode = fields.get(5)?;
+        let pid = fields.get(4)?.parse().ok()?;
+        (device_inode.rsplit(':').next()? == inode.to_string()).then_some(pid)
+    })
+}
+
+#[test]
+fn a_worker_killed_in_the_middle_of_a_renewal_costs_no_other_call() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: LIFETIME_SECS,
+        // Long enough to kill a worker while its token request is under way.
+        token_delay_ms: 1500,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let directory = directory("killed-worker");
+    let config = config(&server, &directory);
+    let store = directory.join("tokens.json");
+    let store_arg = store.to_str().expect("UTF-8").to_owned();
+    let resource = server.resource_url();
+    let run = Duration::from_secs(14);
+    let killed = std::sync::Mutex::new(Vec::<u32>::new());
+    let failures = std::sync::Mutex::new(Vec::new());
+    let calls = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while start.elapsed() < run {
+                    let child = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+                        .args(["call", "--read-timeout", "5", "--config"])
+                        .arg(&config)
+                        .args(["--store", &store_arg, &resource])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("oauth-harness runs");
+                    let pid = child.id();
+                    let output = child.wait_with_output().expect("it ends");
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let was_killed = killed
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .contains(&pid);
+                    if !output.status.success() && !was_killed {
+                        failures
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push(String::from_utf8_lossy(&output.stderr).into_owned());
+                    }
+                }
+            });
+        }
+        // The killer: after the first token, find the worker holding the
+        // renewal lease while its request waits at the server, and kill it.
+        scope.spawn(|| {
+            while start.elapsed() < Duration::from_secs(3) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            while start.elapsed() < run - Duration::from_secs(4) {
+                let lease = std::fs::read_dir(&directory)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|entry| entry.path())
+                    .find(|path| path.to_string_lossy().contains(".lease-"));
+                if let Some(pid) = lease.as_deref().and_then(lock_holder) {
+                    std::thread::sleep(Duration::from_millis(400));
+                    if lease.as_deref().and_then(lock_holder) == Some(pid) {
+                        killed
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .push(pid);
+                        let _ = Command::new("kill")
+                            .args(["-KILL", &pid.to_string()])
+                            .status();
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+    });
+    let killed = killed
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let failures = failures
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let summary = format!(
+        "killed {killed:?}; {} calls; {} token requests; {} reuses",
+        calls.load(Ordering::SeqCst),
+        server.received_requests().len(),
+        server.refresh_token_reuses()
+    );
+    assert_eq!(
+        killed.len(),
+        1,
+        "no worker was caught in a renewal: {summary}"
+    );
+    // The kernel released the dead worker's lease at once; the next worker
+    // renewed from the stored state. The server saw its client go before it
+    // answered, so the refresh token was not spent: had it answered, the
+    // rotation would have died with the worker.
+    assert!(failures.is_empty(), "{summary}: {failures:#?}");
+    assert_eq!(server.refresh_token_reuses(), 0, "{summary}");
+    let periods = run.as_secs_f64() / (LIFETIME_SECS as f64 * 0.75);
+    assert!(
+        server.received_requests().len() as f64 <= periods + 2.0,
+        "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}
