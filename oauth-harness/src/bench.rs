@@ -12,7 +12,7 @@ use auth_server::registry::keys;
 use auth_server::{AuthorizationServer, ServerOptions};
 use host_harness::component::{Context, Limits, Request, Response};
 use host_harness::driver::TokenManager;
-use host_harness::stores::MemoryStore;
+use host_harness::stores::{FileStore, MemoryStore, RedisStore, TokenStore};
 use host_harness::{ConnectorHost, Harness, HttpClient, HttpSettings};
 
 /// One measured scenario.
@@ -459,6 +459,235 @@ pub fn run(connector: ConnectorHost) -> Result<Vec<Scenario>> {
         ),
     });
     scenarios.extend(start_up(&config)?);
+    scenarios.extend(shared_stores(&connector)?);
+    Ok(scenarios)
+}
+
+/// Opens a store, as a new worker does.
+type OpenStore = Box<dyn Fn() -> Result<Box<dyn TokenStore>>>;
+
+/// A `redis-server` of the bench's own on a free loopback port, or none
+/// when it is not installed.
+struct BenchRedis(std::process::Child, u16);
+
+impl BenchRedis {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let redis = Self(child, port);
+        let store = RedisStore::open(&redis.url()).ok()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while store.load("ping").is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.1)
+    }
+}
+
+impl Drop for BenchRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Stores shared by workers: token requests per token lifetime for 1, 8
+/// and 32 worker processes running `oauth-harness call` in loops, per
+/// store; and what a worker's first use of a shared token costs (reading
+/// it from the store, then `next`), per store, beside a plain Redis `GET`.
+fn shared_stores(connector: &ConnectorHost) -> Result<Vec<Scenario>> {
+    let mut scenarios = Vec::new();
+    let redis = BenchRedis::start();
+    let directory =
+        std::env::temp_dir().join(format!("oauth-harness-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&directory)?;
+    let file_store = directory.join("tokens.json").display().to_string();
+    let mut stores = vec![("file", file_store.clone())];
+    if let Some(redis) = &redis {
+        stores.push(("Redis", redis.url()));
+    }
+
+    // In-process: a fresh manager per use, as a new worker is.
+    const LIFETIME_SECS: u64 = 2;
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: 3600,
+        ..ServerOptions::default()
+    })?;
+    let config = json!({"grant_type": "password", "token_url": server.token_url(),
+                        "client_id": "demo-basic", "client_secret": "demo-basic-secret",
+                        "username": "alice", "password": "wonderland", "scope": "read offline_access"})
+    .to_string();
+    let api = Request {
+        method: "GET".into(),
+        url: server.resource_url(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    let harness = || Harness::new(connector.clone(), &HttpSettings::default());
+    let mut first_use = Vec::new();
+    let memory = std::sync::Arc::new(MemoryStore::default());
+    let stores_for_reading: Vec<(&str, OpenStore)> = {
+        let mut list: Vec<(&str, OpenStore)> = vec![
+            (
+                "memory",
+                Box::new(move || Ok(Box::new(memory.clone()) as Box<dyn TokenStore>)),
+            ),
+            ("file", {
+                let path = directory.join("first-use.json");
+                Box::new(move || Ok(Box::new(FileStore::new(&path)) as Box<dyn TokenStore>))
+            }),
+        ];
+        if let Some(redis) = &redis {
+            let url = redis.url();
+            list.push((
+                "Redis",
+                Box::new(move || Ok(Box::new(RedisStore::open(&url)?) as Box<dyn TokenStore>)),
+            ));
+        }
+        list
+    };
+    for (name, open) in &stores_for_reading {
+        // One token, stored; then each use is a new worker's first.
+        TokenManager::new(harness(), open()?)
+            .authorize(&config, &api)
+            .map_err(|e| anyhow!("{e}"))?;
+        let shared = harness();
+        shared.connection(&config)?;
+        let ns = ns_per_op(|| {
+            let manager = TokenManager::new(
+                Harness::new(connector.clone(), &HttpSettings::default()),
+                open()?,
+            );
+            std::hint::black_box(
+                manager
+                    .authorize(&config, &api)
+                    .map_err(|e| anyhow!("{e}"))?,
+            );
+            Ok(())
+        })?;
+        first_use.push((*name, ns));
+    }
+    let connection_cost = ns_per_op(|| {
+        Harness::new(connector.clone(), &HttpSettings::default())
+            .connection(&config)
+            .map(drop)
+            .map_err(|e| anyhow!("{e}"))
+    })?;
+    for (name, ns) in &first_use {
+        scenarios.push(Scenario {
+            name: format!("a worker's first use of a shared token: {name} store"),
+            native_ns_per_op: None,
+            wasm_ns_per_op: Some(*ns),
+            ratio: None,
+            note: format!(
+                "new manager, store read, `next`; {:.1} µs of it opening the connection",
+                connection_cost / 1e3
+            ),
+        });
+    }
+    if let Some(redis) = &redis {
+        let store = RedisStore::open(&redis.url())?;
+        let get = ns_per_op(|| store.load("absent").map(drop))?;
+        scenarios.push(Scenario {
+            name: "a plain Redis GET on loopback".into(),
+            native_ns_per_op: Some(get),
+            wasm_ns_per_op: None,
+            ratio: None,
+            note: "the floor of the Redis store's read".into(),
+        });
+    } else {
+        scenarios.push(Scenario {
+            name: "Redis store".into(),
+            native_ns_per_op: None,
+            wasm_ns_per_op: None,
+            ratio: None,
+            note: "`redis-server` not found: no Redis figures".into(),
+        });
+    }
+
+    // Across processes: only from the `oauth-harness` binary itself.
+    let Ok(executable) = std::env::current_exe() else {
+        return Ok(scenarios);
+    };
+    if executable.file_stem().and_then(|stem| stem.to_str()) != Some("oauth-harness") {
+        return Ok(scenarios);
+    }
+    const RUN_SECS: u64 = 6;
+    for (name, store) in &stores {
+        for workers in [1usize, 8, 32] {
+            let server = AuthorizationServer::start(ServerOptions {
+                token_lifetime_secs: LIFETIME_SECS,
+                ..ServerOptions::default()
+            })?;
+            let config_file = directory.join(format!("config-{name}-{workers}.json"));
+            let document = json!({"grant_type": "password", "token_url": server.token_url(),
+                                  "client_id": "demo-basic", "client_secret": "demo-basic-secret",
+                                  "username": "alice", "password": "wonderland", "scope": "read offline_access"});
+            std::fs::write(&config_file, document.to_string())?;
+            if *name == "file" {
+                let _ = std::fs::remove_file(&file_store);
+            }
+            let resource = server.resource_url();
+            let calls = std::sync::atomic::AtomicUsize::new(0);
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| {
+                        while start.elapsed() < Duration::from_secs(RUN_SECS) {
+                            let ran = std::process::Command::new(&executable)
+                                .arg("call")
+                                .arg("--config")
+                                .arg(&config_file)
+                                .args(["--store", store, &resource])
+                                .stdout(std::process::Stdio::null())
+                                .stderr(std::process::Stdio::null())
+                                .status();
+                            if ran.is_ok_and(|status| status.success()) {
+                                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                    });
+                }
+            });
+            let lifetimes = RUN_SECS as f64 / LIFETIME_SECS as f64;
+            let requests = server.received_requests().len() as f64;
+            scenarios.push(Scenario {
+                name: format!("token requests per token lifetime, {workers} worker processes, {name} store"),
+                native_ns_per_op: None,
+                wasm_ns_per_op: None,
+                ratio: Some(requests / lifetimes),
+                note: format!(
+                    "{requests} requests in {RUN_SECS} s of {LIFETIME_SECS} s tokens; {} successful calls; {} refresh tokens presented twice",
+                    calls.into_inner(),
+                    server.refresh_token_reuses()
+                ),
+            });
+        }
+    }
+    let _ = std::fs::remove_dir_all(&directory);
     Ok(scenarios)
 }
 
