@@ -211,6 +211,10 @@ struct StoreArgs {
     /// variable OAUTH_HARNESS_STORE_KEY may hold it instead.
     #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
     store_key_file: Option<PathBuf>,
+    /// For a rediss:// store with a private CA: trust exactly the CA
+    /// certificates in this PEM file.
+    #[arg(long, value_name = "PEM", conflicts_with = "no_store")]
+    store_ca_file: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -224,7 +228,16 @@ impl StoreArgs {
         };
         match &self.store {
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                let redis = RedisStore::open(url)?;
+                let ca = self
+                    .store_ca_file
+                    .as_ref()
+                    .map(|path| {
+                        std::fs::read(path).with_context(|| {
+                            format!("failed to read the store's CA file `{}`", path.display())
+                        })
+                    })
+                    .transpose()?;
+                let redis = RedisStore::open_trusting(url, ca.as_deref())?;
                 let name = format!("`{}`", redis.shown());
                 if key.is_none() {
                     eprintln!(

@@ -163,18 +163,36 @@ fn workers_sharing_a_file_renew_once_per_lifetime_and_never_present_a_refresh_to
 struct RedisServer {
     port: u16,
     directory: PathBuf,
+    /// Over TLS only, with a certificate from this CA (its PEM).
+    tls: Option<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     fn start(directory: &Path) -> Self {
+        Self::start_with(directory, false)
+    }
+
+    /// Listening for TLS only, with a certificate from a CA of its own.
+    fn start_tls(directory: &Path) -> Self {
+        Self::start_with(directory, true)
+    }
+
+    fn start_with(directory: &Path, tls: bool) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
+        let tls = tls.then(|| {
+            let identity = auth_server::LoopbackIdentity::generate().expect("certificates");
+            std::fs::write(directory.join("server.pem"), &identity.chain_pem).expect("written");
+            std::fs::write(directory.join("server.key"), &identity.key_pem).expect("written");
+            identity.ca_pem
+        });
         let mut server = Self {
             port,
             directory: directory.to_owned(),
+            tls,
             child: None,
         };
         server.restart();
@@ -182,13 +200,41 @@ impl RedisServer {
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    fn store(&self) -> RedisStore {
+        RedisStore::open_trusting(&self.url(), self.tls.as_deref().map(str::as_bytes))
+            .expect("a URL")
     }
 
     /// Starts it (again), and waits until it answers.
     fn restart(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1"]);
+        let port = self.port.to_string();
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some(_) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.directory.join("server.pem"))
+                .arg("--tls-key-file")
+                .arg(self.directory.join("server.key")),
+        };
+        let child = command
             .args([
                 "--appendonly",
                 "yes",
@@ -205,7 +251,7 @@ impl RedisServer {
             .expect("redis-server runs: install it (Debian: apt-get install redis-server)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        let store = RedisStore::open(&self.url()).expect("a URL");
+        let store = self.store();
         while store.load("ping").is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -496,6 +542,39 @@ fn a_worker_killed_in_the_middle_of_a_renewal_costs_no_other_call() {
     assert!(
         server.received_requests().len() as f64 <= periods + 2.0,
         "{summary}"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+#[test]
+fn a_rediss_store_speaks_tls_and_trusts_only_the_given_ca() {
+    let server = strict_server();
+    let directory = directory("redis-tls");
+    let redis = RedisServer::start_tls(&directory);
+    let state = TokenState::new("over TLS".into(), None);
+    let store = redis.store();
+    store.save("k", &state).expect("saved over TLS");
+    assert_eq!(store.load("k").expect("read"), Some(state));
+    // The system's roots do not know this CA: refused, naming the store.
+    let untrusting = RedisStore::open(&redis.url()).expect("a URL");
+    let error = untrusting.load("k").expect_err("an unknown CA").to_string();
+    assert!(error.contains(&redis.url()), "{error}");
+
+    let ca = directory.join("ca.pem");
+    std::fs::write(&ca, redis.tls.as_deref().expect("TLS")).expect("written");
+    let config = config(&server, &directory);
+    let output = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["call", "--config"])
+        .arg(&config)
+        .args(["--store", &redis.url(), "--store-ca-file"])
+        .arg(&ca)
+        .arg(server.resource_url())
+        .output()
+        .expect("oauth-harness runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
     let _ = std::fs::remove_dir_all(directory);
 }

@@ -88,13 +88,30 @@ pub struct RedisStore {
 impl RedisStore {
     /// A store at a `redis://` or `rediss://` URL. Nothing is connected
     /// yet: a malformed URL fails here, an unreachable server at first use.
+    /// Over TLS the system's roots are trusted.
     pub fn open(url: &str) -> Result<Self> {
+        Self::open_trusting(url, None)
+    }
+
+    /// The same, trusting exactly the CA certificates in `ca_pem` for
+    /// `rediss://` (a private CA) instead of the system's roots.
+    pub fn open_trusting(url: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
         let shown = shown_url(url);
         if url.starts_with("rediss://") {
             // Several TLS backends are linked in; Redis uses the harness's.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = Client::open(url).map_err(|e| {
+        let client = match ca_pem {
+            Some(pem) => Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            None => Client::open(url),
+        };
+        let client = client.map_err(|e| {
             anyhow!(
                 "the Redis store URL `{shown}` is not usable ({}): write it as redis://[user:password@]host:port/db, or rediss://… for TLS",
                 e.detail().unwrap_or(e.category())
