@@ -626,18 +626,35 @@ mod every_grant {
             other => panic!("a forged state must be refused: {other:?}"),
         }
 
+        // A public client without S256 does not even start (RFC 9700
+        // section 2.1.1)...
         let mut without_pkce: Value =
             serde_json::from_str(&login_config(&server, "demo-public", "none").to_string())
                 .expect("JSON");
         without_pkce["pkce"] = json!("none");
-        let config = without_pkce.to_string();
+        match harness.authorization(&without_pkce.to_string(), None, None) {
+            Err(TokenError::Connector(Failure::InvalidConfig(errors))) => {
+                assert_eq!(errors[0].field, "pkce");
+            }
+            other => panic!("a public client without PKCE must be refused: {other:?}"),
+        }
+        // ...and the server refuses its authorization request without a
+        // challenge, in an error redirect that carries the login's state.
+        let config = login_config(&server, "demo-public", "none").to_string();
         let login = harness.authorization(&config, None, None).expect("a URL");
-        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        let mut stripped = url::Url::parse(&login.url).expect("a URL");
+        let kept: Vec<(String, String)> = stripped
+            .query_pairs()
+            .filter(|(name, _)| !name.starts_with("code_challenge"))
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        stripped.query_pairs_mut().clear().extend_pairs(kept);
+        let redirect = browser::follow_authorization(&http, stripped.as_str()).expect("a redirect");
         match harness.finish_login(&config, &redirect, &login) {
             Err(TokenError::Connector(Failure::Rejected(e))) => {
                 assert_eq!((e.error.as_str(), e.status), ("invalid_request", None));
             }
-            other => panic!("a public client without PKCE must be refused: {other:?}"),
+            other => panic!("the server must refuse a public client without PKCE: {other:?}"),
         }
     }
 
@@ -738,8 +755,9 @@ mod every_grant {
                     "jwt_bearer",
                 );
 
+                // A public client may use S256 only (RFC 9700 section 2.1.1).
                 let pkce_methods: &[&str] = if public {
-                    &["S256", "plain"]
+                    &["S256"]
                 } else {
                     &["S256", "plain", "none"]
                 };

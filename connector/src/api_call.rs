@@ -39,6 +39,17 @@ pub fn authorize(
             "the token is of type `{token_type}`, which is not sent as a bearer token; ask the authorization server for a Bearer token, or set `bearer_any_token_type` if the API accepts it so"
         )));
     }
+    // RFC 6750 section 5.3: a bearer token travels over TLS only; plain
+    // http is for the loopback interface, where it never leaves the host.
+    let url = url::Url::parse(&request.url)
+        .map_err(|e| Failure::Other(format!("the API URL is not an absolute URL: {e}")))?;
+    if url.scheme() != "https" && !(url.scheme() == "http" && crate::config::is_loopback(&url)) {
+        return Err(Failure::Other(format!(
+            "the API URL {}://{}/… is not https: a bearer token would travel in clear (RFC 6750 section 5.3); use https, or http only to 127.0.0.1 or [::1]",
+            url.scheme(),
+            url.host_str().unwrap_or_default()
+        )));
+    }
     if access_token.bytes().any(|b| b.is_ascii_control()) {
         return Err(Failure::Other(
             "the access token holds control characters and cannot be sent in a header".into(),

@@ -237,18 +237,25 @@ fn check_error_and_state(
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
     };
-    // The error is reported even when the state is missing: a server that
-    // refuses a malformed request may not echo it.
+    let same_state = text("state") == Some(expected_state);
+    // An error ends the login only when it carries the login's state (RFC
+    // 6749 section 4.1.2.1 requires the server to echo it): any page could
+    // send the browser to the redirect URI with an error of its own.
+    if text("error").is_some() && !same_state {
+        return Err(Failure::BadRedirect(String::from(
+            "the redirect reports an error but not this login's `state`, so it may come from another page: the login goes on waiting for its own",
+        )));
+    }
     if let Some(error) = text("error") {
         return Err(Failure::Rejected(OAuthError {
-            error: error.to_owned(),
+            error: response::shown(error, response::SHORT_TEXT),
             error_description: text("error_description").map(response::cleaned),
-            error_uri: text("error_uri").map(str::to_owned),
+            error_uri: text("error_uri").map(|uri| response::shown(uri, response::SHORT_TEXT)),
             status: None,
         }));
     }
     match text("state") {
-        Some(state) if state == expected_state => Ok(()),
+        Some(_) if same_state => Ok(()),
         Some(_) => Err(Failure::BadRedirect(String::from(
             "the redirect's `state` does not match this login's: it may be forged (CSRF) or from another login",
         ))),
@@ -391,14 +398,16 @@ mod tests {
 
     #[test]
     fn plain_and_disabled_pkce() {
-        let plain =
-            authorization_url(&config(json!({"pkce": "plain"})), &cx(), None, None).expect("a URL");
+        // Only a confidential client may: a public one needs S256.
+        let confidential = |pkce: &str| {
+            config(json!({"pkce": pkce, "client_auth": "basic", "client_secret": "s"}))
+        };
+        let plain = authorization_url(&confidential("plain"), &cx(), None, None).expect("a URL");
         let verifier = plain.code_verifier.clone().expect("a verifier");
         let pairs = query(&plain.url);
         assert!(pairs.contains(&("code_challenge".into(), verifier)));
         assert!(pairs.contains(&("code_challenge_method".into(), "plain".into())));
-        let off =
-            authorization_url(&config(json!({"pkce": "none"})), &cx(), None, None).expect("a URL");
+        let off = authorization_url(&confidential("none"), &cx(), None, None).expect("a URL");
         assert!(off.code_verifier.is_none());
         assert!(!off.url.contains("code_challenge"));
     }
@@ -451,6 +460,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_error_redirect_without_the_logins_state_does_not_end_it() {
+        let config = config(json!({}));
+        for url in [
+            "http://127.0.0.1:53682/callback?error=access_denied",
+            "http://127.0.0.1:53682/callback?error=access_denied&state=another",
+        ] {
+            match read_redirect(&config, url, "s1") {
+                Err(Failure::BadRedirect(message)) => {
+                    assert!(message.contains("state"), "{message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_public_client_must_use_s256_and_a_loopback_redirect_its_literal_address() {
+        for pkce in ["plain", "none"] {
+            let errors = Config::parse(
+                &json!({"grant_type": "authorization_code", "token_url": "https://as.example/token",
+                        "client_id": "app", "client_auth": "none", "pkce": pkce,
+                        "authorization_url": "https://as.example/authorize",
+                        "redirect_uri": "http://127.0.0.1:53682/callback"})
+                .to_string(),
+            )
+            .expect_err("a public client without S256");
+            assert_eq!(errors[0].field, "pkce");
+            assert!(
+                errors[0].message.contains("RFC 9700"),
+                "{}",
+                errors[0].message
+            );
+        }
+        let errors = Config::parse(
+            &json!({"grant_type": "authorization_code", "token_url": "https://as.example/token",
+                    "client_id": "app", "client_secret": "s",
+                    "authorization_url": "https://as.example/authorize",
+                    "redirect_uri": "http://localhost:53682/callback"})
+            .to_string(),
+        )
+        .expect_err("localhost");
+        assert_eq!(errors[0].field, "redirect_uri");
+        assert!(errors[0].fix.contains("127.0.0.1"), "{}", errors[0].fix);
     }
 
     #[test]

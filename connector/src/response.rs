@@ -164,9 +164,9 @@ pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Fa
                 .map(cleaned)
         };
         return Err(Failure::Rejected(OAuthError {
-            error: error.to_owned(),
+            error: shown(error, SHORT_TEXT),
             error_description: text("error_description"),
-            error_uri: text("error_uri"),
+            error_uri: text("error_uri").map(|uri| shown(&uri, SHORT_TEXT)),
             status: Some(status),
         }));
     }
@@ -180,9 +180,33 @@ pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Fa
     Ok(members)
 }
 
-/// A server's text shown to the user: cut, with token-like runs redacted.
+/// A server's text shown to the user: control characters neutralised,
+/// cut, with token-like runs redacted.
 pub(crate) fn cleaned(text: &str) -> String {
-    redact(&cut(text, 500))
+    redact(&shown(text, 500))
+}
+
+/// The longest short server-supplied string shown (an error code, a URI).
+pub(crate) const SHORT_TEXT: usize = 200;
+
+/// A server-supplied string as it may reach a terminal or a log: every
+/// control character (escape sequences, line breaks, bidirectional
+/// overrides) written out as `\u{…}`, and at most `max` characters.
+pub(crate) fn shown(text: &str, max: usize) -> String {
+    let neutral: String = text
+        .chars()
+        .flat_map(|c| {
+            let hidden = c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let written: Vec<char> = if hidden {
+                c.escape_unicode().collect()
+            } else {
+                vec![c]
+            };
+            written
+        })
+        .collect();
+    cut(&neutral, max)
 }
 
 /// The response members: a JSON object, or form fields when the server
@@ -704,5 +728,37 @@ mod tests {
             redact("internationalization 1234567890123456 a1b2c3d4e5f6g7h8"),
             "internationalization 1234567890123456 [redacted]"
         );
+    }
+
+    #[test]
+    fn server_strings_reach_a_terminal_neutralised_and_bounded() {
+        let hostile = format!(
+            "invalid_grant\u{1b}[2J\r\nFAKE: ok\u{202e}{}",
+            "x".repeat(5000)
+        );
+        let body = json!({"error": hostile, "error_description": hostile, "error_uri": hostile});
+        let Err(Failure::Rejected(e)) = read_token_response(&json_response(400, body), 0, None)
+        else {
+            panic!("an error response");
+        };
+        for text in [
+            e.error.as_str(),
+            e.error_description.as_deref().unwrap_or_default(),
+            e.error_uri.as_deref().unwrap_or_default(),
+        ] {
+            assert!(
+                !text.chars().any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("\\u{1b}"),
+                "the escape is shown, not acted on: {text:?}"
+            );
+            assert!(
+                text.chars().count() <= 501,
+                "{} characters",
+                text.chars().count()
+            );
+        }
     }
 }

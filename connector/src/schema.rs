@@ -49,7 +49,7 @@ const ENDPOINT_PATTERN: &str = r"^$|^([Hh][Tt][Tt][Pp][Ss]://[^#\s]+|[Hh][Tt][Tt
 /// An absolute URI without a fragment (RFC 8707's resource).
 const ABSOLUTE_URI_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 /// A redirect URI: absolute, no fragment, plain `http` only on loopback.
-const REDIRECT_PATTERN: &str = r"^$|^(?![Hh][Tt][Tt][Pp]://(?!([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
+const REDIRECT_PATTERN: &str = r"^$|^(?![Hh][Tt][Tt][Pp]://(?!(127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 
 /// A header name (RFC 9110 token) that is none of the reserved ones, in
 /// any casing.
@@ -370,6 +370,10 @@ pub fn schema() -> Value {
             only_when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),
             only_when(key::CLIENT_AUTH, &["basic", "body"], Some("basic"), &[key::CLIENT_SECRET]),
             only_when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ASSERTION]),
+            // A public client's code exchange is protected by S256 alone.
+            {"if": {"properties": {key::GRANT_TYPE: {"const": "authorization_code"}, key::CLIENT_AUTH: {"const": "none"}},
+                    "required": [key::GRANT_TYPE, key::CLIENT_AUTH]},
+             "then": {"properties": {key::PKCE: {"const": "S256"}}}},
             {"if": {"properties": {key::GRANT_TYPE: {"const": "jwt_bearer"}}, "required": [key::GRANT_TYPE]},
              "then": {"properties": {key::JWT: {"required": [key::SUBJECT], "properties": {key::SUBJECT: {"minLength": 1}}}}}},
             // Without a client id, the JWT bearer assertion names its own issuer.

@@ -20,6 +20,8 @@ use crate::secret::Secret;
 pub mod fields;
 mod reader;
 
+pub(crate) use reader::is_loopback;
+
 pub use fields::*;
 
 /// A problem with one field of the configuration document.

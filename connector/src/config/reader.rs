@@ -100,6 +100,18 @@ impl<'a> Reader<'a> {
                 _ => {}
             }
         }
+        // RFC 9700 section 2.1.1: a public client's code is protected by
+        // nothing but PKCE, and only S256 keeps the verifier off the wire.
+        if let (Some(Grant::AuthorizationCode(login)), Some(client)) = (&grant, &client)
+            && matches!(client.auth, ClientAuth::None)
+            && login.pkce != Pkce::S256
+        {
+            self.error(
+                key::PKCE,
+                "a public client (client_auth `none`) must use PKCE with S256 (RFC 9700 section 2.1.1): nothing else protects its authorization code",
+                "choose S256, or authenticate the client with a secret or a key",
+            );
+        }
         if grant_name != Some("password") {
             self.not_applicable(key::USERNAME, grant_name);
             self.not_applicable(key::PASSWORD, grant_name);
@@ -618,6 +630,14 @@ impl<'a> Reader<'a> {
             );
             return None;
         }
+        if url.scheme() == "http" && matches!(url.host(), Some(Host::Domain(_))) {
+            self.error(
+                key::REDIRECT_URI,
+                "names `localhost`, which may resolve to another address or reach another program listening there (RFC 8252 section 8.3)",
+                "use the literal loopback address: http://127.0.0.1:PORT/… (or http://[::1]:PORT/…)",
+            );
+            return None;
+        }
         Some(url)
     }
 
@@ -825,7 +845,7 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, candidate)| candidate)
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
