@@ -523,3 +523,49 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
         "no refused refresh token, no fallback to the password"
     );
 }
+
+#[test]
+fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: 40,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let (_, offset, clock) = controlled_clock();
+    let store = Arc::new(FailingOnce::default());
+    let worker = || {
+        TokenManager::new(
+            harness_for(&server).with_clock(clock.clone()),
+            Box::new(store.clone()),
+        )
+    };
+    let (first, second) = (worker(), worker());
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    config["scope"] = "read offline_access".into();
+    let config = config.to_string();
+    let key = first.cache_key(&config).expect("key");
+    first.token(&config).expect("the first token is stored");
+
+    // The first worker's renewal is refused by the store and kept in memory.
+    offset.store(35, Ordering::SeqCst);
+    store.fail_next.store(true, Ordering::SeqCst);
+    first.token(&config).expect_err("the store refused");
+    // Meanwhile another worker renews and stores its own.
+    let (theirs, _) = second.token(&config).expect("a token");
+    assert_eq!(
+        store.inner.load(&key).expect("read"),
+        Some(theirs.state.clone())
+    );
+
+    // The first worker's unsaved state does not overwrite the newer one: it
+    // takes the store's.
+    let (now_used, source) = first.token(&config).expect("a token");
+    assert_eq!(
+        store.inner.load(&key).expect("read"),
+        Some(theirs.state.clone())
+    );
+    assert_eq!(now_used.access_token, theirs.access_token, "{source:?}");
+}

@@ -7,7 +7,7 @@
 //! token to use, when and how to renew it, and what an API's refusal means
 //! are the component's answers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -85,9 +85,10 @@ struct Flight {
 struct Cache {
     states: HashMap<String, TokenState>,
     flights: HashMap<String, Arc<Flight>>,
-    /// Keys whose state the store refused: kept here so that nothing is
-    /// lost, and used only once a save succeeds.
-    unsaved: HashSet<String>,
+    /// Keys whose state the store refused, with the stored state its
+    /// renewal started from: kept here so that nothing is lost, used only
+    /// once a save succeeds, and saved only over that state.
+    unsaved: HashMap<String, Option<TokenState>>,
 }
 
 /// Publishes a leader's outcome to the waiters, and an error if the leader
@@ -260,6 +261,11 @@ impl TokenManager {
                         ))
                     })?;
                     self.store_unsaved(key)?;
+                    // Storing found a newer state (another worker's): use that.
+                    if lock(&self.cache).states.get(key) != Some(&used) {
+                        source = TokenSource::Store;
+                        continue;
+                    }
                     return Ok((authorized, used, source));
                 }
                 Step::Fetch(fetch) => source = self.renew(connection, held.as_ref(), fetch)?,
@@ -303,21 +309,39 @@ impl TokenManager {
             let cache = lock(&self.cache);
             cache
                 .unsaved
-                .contains(key)
-                .then(|| cache.states.get(key).cloned())
-                .flatten()
+                .get(key)
+                .and_then(|base| Some((base.clone(), cache.states.get(key)?.clone())))
         };
-        let Some(state) = pending else {
+        let Some((base, state)) = pending else {
             return Ok(());
         };
-        self.store.save(key, &state).map_err(|e| {
-            host(e.context(
-                "the token is still not stored, so it is not used: a rotated refresh token would be lost",
-            ))
-        })?;
+        // Under the lease, and only over the state its renewal started
+        // from: a worker that renewed since holds the newer token.
+        let lease = self.store.lease(key, self.lease_wait).map_err(host)?;
+        let replaced = self
+            .store
+            .replace_if_unchanged(key, base.as_ref(), Some(&state))
+            .map_err(|e| {
+                host(e.context(
+                    "the token is still not stored, so it is not used: a rotated refresh token would be lost",
+                ))
+            })?;
+        let latest = if replaced {
+            None
+        } else {
+            self.store.load(key).map_err(host)?
+        };
+        drop(lease);
         let mut cache = lock(&self.cache);
         if cache.states.get(key) == Some(&state) {
             cache.unsaved.remove(key);
+            if !replaced {
+                // The store moved on past this state: its own is newer.
+                match latest {
+                    Some(latest) => cache.states.insert(key.to_owned(), latest),
+                    None => cache.states.remove(key),
+                };
+            }
         }
         Ok(())
     }
@@ -391,10 +415,12 @@ impl TokenManager {
         // Another worker may have renewed: use its state rather than
         // present a refresh token it may have spent.
         let latest = self.store.load(key).map_err(host)?;
-        if let Some(latest) = latest
-            && Some(&latest) != held
+        if let Some(stored) = &latest
+            && Some(stored) != held
         {
-            lock(&self.cache).states.insert(key.to_owned(), latest);
+            lock(&self.cache)
+                .states
+                .insert(key.to_owned(), stored.clone());
             return Ok(TokenSource::Store);
         }
         let (state, renewal) = self
@@ -411,7 +437,7 @@ impl TokenManager {
         if let Err(error) = saved {
             // Kept in memory, marked, so the refresh token survives for as
             // long as this process does and the save is tried again first.
-            cache.unsaved.insert(key.to_owned());
+            cache.unsaved.insert(key.to_owned(), latest);
             return Err(host(error.context(
                 "the new token could not be stored, so it is not used yet: a rotated refresh token would be lost",
             )));
@@ -450,6 +476,9 @@ impl TokenManager {
     /// configuration's key, in the store before anything else.
     pub fn keep(&self, config: &str, state: &TokenState) -> Result<(), SharedTokenError> {
         let key = self.cache_key(config)?;
+        // Read first: a store that cannot be read as it is (tokens under
+        // another key) is left alone, not overwritten.
+        self.store.load(&key).map_err(host)?;
         self.store.save(&key, state).map_err(host)?;
         let mut cache = lock(&self.cache);
         cache.states.insert(key.clone(), state.clone());

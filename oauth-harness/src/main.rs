@@ -246,6 +246,9 @@ impl StoreArgs {
                 }
                 Ok(Box::new(AtRest::new(redis, key.as_ref(), &name)))
             }
+            _ if self.store_ca_file.is_some() => Err(anyhow::anyhow!(
+                "--store-ca-file is for a rediss:// store: drop it, or give --store rediss://…"
+            )),
             path => {
                 let path = match path {
                     Some(path) => PathBuf::from(path),

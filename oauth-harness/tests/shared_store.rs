@@ -117,6 +117,7 @@ fn run_workers(
 /// (a quarter of the lifetime early: 3 s) for the whole fleet.
 fn assert_shared(
     server: &AuthorizationServer,
+    requests_before: usize,
     run: Duration,
     calls: usize,
     failures: &[(Duration, String)],
@@ -131,7 +132,7 @@ fn assert_shared(
         0,
         "a refresh token was presented twice"
     );
-    let token_requests = server.received_requests().len();
+    let token_requests = server.received_requests().len() - requests_before;
     let periods = run.as_secs_f64() / (LIFETIME_SECS as f64 * 0.75);
     assert!(
         token_requests as f64 <= periods + 2.0,
@@ -154,7 +155,7 @@ fn workers_sharing_a_file_renew_once_per_lifetime_and_never_present_a_refresh_to
         &server.resource_url(),
         run,
     );
-    assert_shared(&server, run, calls, &failures);
+    assert_shared(&server, 0, run, calls, &failures);
     let _ = std::fs::remove_dir_all(directory);
 }
 
@@ -280,7 +281,7 @@ fn workers_sharing_redis_renew_once_per_lifetime_and_never_present_a_refresh_tok
     let config = config(&server, &directory);
     let run = Duration::from_secs(12);
     let (calls, failures) = run_workers(&config, &redis.url(), &server.resource_url(), run);
-    assert_shared(&server, run, calls, &failures);
+    assert_shared(&server, 0, run, calls, &failures);
     let _ = std::fs::remove_dir_all(directory);
 }
 
@@ -309,9 +310,10 @@ fn while_redis_is_down_calls_fail_quickly_naming_it_and_resume_after_without_los
     // Back up, with what it held: the workers go on from the stored state,
     // renewing with its refresh token, never the configured grant again.
     redis.restart();
+    let before = server.received_requests().len();
     let run = Duration::from_secs(8);
     let (calls, failures) = run_workers(&config, &url, &resource, run);
-    assert_shared(&server, run, calls, &failures);
+    assert_shared(&server, before, run, calls, &failures);
     let grants: Vec<String> = server
         .received_requests()
         .iter()
@@ -442,8 +444,9 @@ fn lock_holder(path: &Path) -> Option<u32> {
 fn a_worker_killed_in_the_middle_of_a_renewal_costs_no_other_call() {
     let server = AuthorizationServer::start(ServerOptions {
         token_lifetime_secs: LIFETIME_SECS,
-        // Long enough to kill a worker while its token request is under way.
-        token_delay_ms: 1500,
+        // Long enough to kill a worker while its token request is under
+        // way, even on a loaded machine.
+        token_delay_ms: 3000,
         ..ServerOptions::default()
     })
     .expect("server");
@@ -533,9 +536,11 @@ fn a_worker_killed_in_the_middle_of_a_renewal_costs_no_other_call() {
         "no worker was caught in a renewal: {summary}"
     );
     // The kernel released the dead worker's lease at once; the next worker
-    // renewed from the stored state. The server saw its client go before it
-    // answered, so the refresh token was not spent: had it answered, the
-    // rotation would have died with the worker.
+    // renewed from the stored state. The server (hyper) saw its client go
+    // while it waited and dropped the request unanswered, so the refresh
+    // token was not spent; a server that answers anyway would have rotated
+    // it into the dead worker's memory, and a reuse-detecting one would then
+    // revoke the grant and leave the configured grant to step in.
     assert!(failures.is_empty(), "{summary}: {failures:#?}");
     assert_eq!(server.refresh_token_reuses(), 0, "{summary}");
     let periods = run.as_secs_f64() / (LIFETIME_SECS as f64 * 0.75);

@@ -103,6 +103,22 @@ impl StoreKey {
     }
 }
 
+/// What a sealed state is bound to: its cache key and its eviction time,
+/// each length-prefixed, so neither can be changed or moved unnoticed.
+fn associated_data(key: &str, evict_after: Option<u64>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(key.len() + 17);
+    aad.extend_from_slice(&(key.len() as u64).to_be_bytes());
+    aad.extend_from_slice(key.as_bytes());
+    match evict_after {
+        Some(after) => {
+            aad.push(1);
+            aad.extend_from_slice(&after.to_be_bytes());
+        }
+        None => aad.push(0),
+    }
+    aad
+}
+
 fn hex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -150,8 +166,9 @@ impl<S: TokenStore> AtRest<S> {
         };
         // HMAC accepts a key of any length: this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(nonce_key).expect("any key length");
-        mac.update(key.as_bytes());
-        mac.update(&[0]);
+        let aad = associated_data(key, state.evict_after);
+        mac.update(&(aad.len() as u64).to_be_bytes());
+        mac.update(&aad);
         mac.update(state.data().as_bytes());
         let digest = mac.finalize().into_bytes();
         let nonce = XNonce::from_slice(&digest[..24]);
@@ -160,7 +177,7 @@ impl<S: TokenStore> AtRest<S> {
                 nonce,
                 Payload {
                     msg: state.data().as_bytes(),
-                    aad: key.as_bytes(),
+                    aad: &aad,
                 },
             )
             .map_err(|_| {
@@ -205,7 +222,7 @@ impl<S: TokenStore> AtRest<S> {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: key.as_bytes(),
+                    aad: &associated_data(key, stored.evict_after),
                 },
             )
             .map_err(|_| wrong_key())?;
@@ -245,10 +262,22 @@ impl<S: TokenStore> TokenStore for AtRest<S> {
         expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool> {
-        let expected = expected.map(|state| self.seal(key, state)).transpose()?;
+        let sealed = expected.map(|state| self.seal(key, state)).transpose()?;
         let new = new.map(|state| self.seal(key, state)).transpose()?;
-        self.inner
-            .replace_if_unchanged(key, expected.as_ref(), new.as_ref())
+        if self
+            .inner
+            .replace_if_unchanged(key, sealed.as_ref(), new.as_ref())?
+        {
+            return Ok(true);
+        }
+        // A state stored before the key was given rests as it is.
+        match expected {
+            Some(plain) if self.keys.is_some() => {
+                self.inner
+                    .replace_if_unchanged(key, Some(plain), new.as_ref())
+            }
+            _ => Ok(false),
+        }
     }
 
     fn lease(&self, key: &str, hold: Duration) -> Result<Box<dyn Lease + '_>> {

@@ -166,12 +166,14 @@ impl RedisStore {
         })
     }
 
+    // The cache key in braces is a hash tag: a cluster keeps a state and
+    // its lease in one slot, which the scripts that touch both need.
     fn state_key(key: &str) -> String {
-        format!("{NAMESPACE}:{key}:state")
+        format!("{NAMESPACE}:{{{key}}}:state")
     }
 
     fn lease_key(key: &str) -> String {
-        format!("{NAMESPACE}:{key}:lease")
+        format!("{NAMESPACE}:{{{key}}}:lease")
     }
 
     /// The state as stored, and how long Redis keeps it.
@@ -290,20 +292,32 @@ impl TokenStore for RedisStore {
         getrandom::fill(&mut random)
             .map_err(|e| anyhow!("the system random generator failed: {e}"))?;
         let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        // The renewal's own time, and the Redis calls around it.
+        let hold = hold + IO_TIMEOUT * 3;
         let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
         // The holder's lease lapses after `hold`: wait that long, and a
         // little more, for it to be released or to lapse.
         let deadline = Instant::now() + hold + Duration::from_secs(1);
         loop {
-            let taken: Option<String> = self.with("take the renewal lease", |connection| {
+            let taken = self.with("take the renewal lease", |connection| {
                 redis::cmd("SET")
                     .arg(Self::lease_key(key))
                     .arg(&token)
                     .arg("NX")
                     .arg("PX")
                     .arg(hold_ms)
-                    .query(connection)
-            })?;
+                    .query::<Option<String>>(connection)
+            });
+            // A passing failure (a reconnect) is tried again until the
+            // deadline; the last one is the error.
+            let taken = match taken {
+                Ok(taken) => taken,
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            };
             if taken.is_some() {
                 return Ok(Box::new(RedisLease {
                     store: self,
