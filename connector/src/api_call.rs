@@ -130,22 +130,38 @@ pub fn token_cache_key(config: &Config) -> String {
     let digest = |text: &str| URL_SAFE_NO_PAD.encode(Sha256::digest(text));
     let key_digest =
         |assertion: &crate::config::Assertion| URL_SAFE_NO_PAD.encode(assertion.key.digest());
+    // Everything an assertion claims but its lifetime: its header (`kid`),
+    // its audience and its extra claims (a scope, say) change what the
+    // token grants.
+    let assertion = |assertion: &crate::config::Assertion| {
+        json!([
+            assertion.header,
+            assertion.issuer,
+            assertion.subject,
+            assertion.audience,
+            assertion.claims,
+            key_digest(assertion)
+        ])
+    };
     let credential = match &config.client.auth {
         ClientAuth::Basic(secret) | ClientAuth::Body(secret) => json!(digest(secret.expose())),
         ClientAuth::None => json!(null),
-        ClientAuth::PrivateKeyJwt(assertion) => json!(key_digest(assertion)),
+        ClientAuth::PrivateKeyJwt(client) => assertion(client),
     };
     let whom = match &config.grant {
         Grant::ClientCredentials => json!(null),
         // The refresh token stands for a user; a different one may be another.
         Grant::RefreshToken { refresh_token } => json!(digest(refresh_token.expose())),
         Grant::Password { username, password } => json!([username, digest(password.expose())]),
-        Grant::JwtBearer(assertion) => {
-            json!([assertion.issuer, assertion.subject, key_digest(assertion)])
-        }
-        Grant::AuthorizationCode(login) | Grant::Implicit(login) => {
-            json!([login.authorization_url.as_str(), login.login_hint])
-        }
+        Grant::JwtBearer(grant) => assertion(grant),
+        // What the authorization request asks for beyond the scope: the
+        // user, a refresh token, extra parameters (`acr_values`, `claims`).
+        Grant::AuthorizationCode(login) | Grant::Implicit(login) => json!([
+            login.authorization_url.as_str(),
+            login.login_hint,
+            login.request_refresh_token.then_some(&login.refresh_token_scope),
+            login.extra_params.0,
+        ]),
     };
     let parts = json!([
         config.token_url.as_ref().map(|url| url.as_str()),
@@ -250,6 +266,11 @@ mod tests {
             r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","extra_body":{"tenant":"t"}}"#,
             r#"{"grant_type":"password","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","username":"u","password":"p"}"#,
             r#"{"grant_type":"password","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read","username":"v","password":"p"}"#,
+            // Assertions that claim other scopes or audiences grant other tokens.
+            r#"{"grant_type":"jwt_bearer","token_url":"https://as.example/token","client_auth":"none","scope":"read","jwt":{"header":{"alg":"HS256"},"issuer":"i","subject":"s","shared_secret":"0123456789abcdef0123456789abcdef"}}"#,
+            r#"{"grant_type":"jwt_bearer","token_url":"https://as.example/token","client_auth":"none","scope":"read","jwt":{"header":{"alg":"HS256"},"issuer":"i","subject":"s","shared_secret":"0123456789abcdef0123456789abcdef","claims":{"scope":"admin"}}}"#,
+            r#"{"grant_type":"jwt_bearer","token_url":"https://as.example/token","client_auth":"none","scope":"read","jwt":{"header":{"alg":"HS256"},"issuer":"i","subject":"s","shared_secret":"0123456789abcdef0123456789abcdef","audience":"https://other.example"}}"#,
+            r#"{"grant_type":"jwt_bearer","token_url":"https://as.example/token","client_auth":"none","scope":"read","jwt":{"header":{"alg":"HS256","kid":"k2"},"issuer":"i","subject":"s","shared_secret":"0123456789abcdef0123456789abcdef"}}"#,
         ];
         for document in same {
             assert_eq!(key(base), key(document), "{document}");
