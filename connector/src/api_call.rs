@@ -159,7 +159,9 @@ pub fn token_cache_key(config: &Config) -> String {
         Grant::AuthorizationCode(login) | Grant::Implicit(login) => json!([
             login.authorization_url.as_str(),
             login.login_hint,
-            login.request_refresh_token.then_some(&login.refresh_token_scope),
+            login
+                .request_refresh_token
+                .then_some(&login.refresh_token_scope),
             login.extra_params.0,
         ]),
     };

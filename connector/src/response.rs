@@ -209,6 +209,57 @@ pub(crate) fn shown(text: &str, max: usize) -> String {
     cut(&neutral, max)
 }
 
+/// JSON as servers write it: a number too large for a double (an
+/// `expires_in` of `1e400`) would make the whole answer unreadable, and a
+/// rotated refresh token with it; such a number reads as `null` instead.
+fn lenient_json(body: &[u8]) -> Result<Value, serde_json::Error> {
+    let mut text = std::borrow::Cow::Borrowed(body);
+    // Each round mends one number; a body has few.
+    for _ in 0..8 {
+        match serde_json::from_slice::<Value>(&text) {
+            Err(e) if e.to_string().starts_with("number out of range") => {
+                let Some(mended) = null_the_number_before(&text, e.line(), e.column()) else {
+                    return Err(e);
+                };
+                text = std::borrow::Cow::Owned(mended);
+            }
+            other => return other,
+        }
+    }
+    serde_json::from_slice(&text)
+}
+
+/// `body` with the number that ends at (`line`, `column`) replaced by
+/// `null`, padded to keep every other position.
+fn null_the_number_before(body: &[u8], line: usize, column: usize) -> Option<Vec<u8>> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        body.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(line - 2)
+            .map(|(i, _)| i + 1)?
+    };
+    let end = (line_start + column).min(body.len());
+    let is_number = |b: u8| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E');
+    let mut start = end;
+    while start > 0 && is_number(body[start - 1]) {
+        start -= 1;
+    }
+    let mut end = end;
+    while end < body.len() && is_number(body[end]) {
+        end += 1;
+    }
+    if end - start < 4 {
+        return None;
+    }
+    let mut mended = body.to_vec();
+    mended[start..start + 4].copy_from_slice(b"null");
+    mended[start + 4..end].fill(b' ');
+    Some(mended)
+}
+
 /// The response members: a JSON object, or form fields when the server
 /// answered `application/x-www-form-urlencoded` despite `Accept: application/json`.
 fn parse_members(response: &Response) -> Result<Map<String, Value>, (String, String)> {
@@ -220,7 +271,7 @@ fn parse_members(response: &Response) -> Result<Map<String, Value>, (String, Str
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect());
     }
-    match serde_json::from_slice::<Value>(&response.body) {
+    match lenient_json(&response.body) {
         Ok(Value::Object(members)) => Ok(members),
         Ok(_) => Err((
             "the body is JSON but not an object".into(),
@@ -238,6 +289,20 @@ fn parse_members(response: &Response) -> Result<Map<String, Value>, (String, Str
     }
 }
 
+/// The refresh token a successful answer carries, when the rest of it
+/// cannot be read: it may be the only live one, so it must not be lost.
+pub(crate) fn salvage_refresh_token(response: &Response) -> Option<Secret> {
+    if !(200..300).contains(&response.status) {
+        return None;
+    }
+    let members = parse_members(response).ok()?;
+    members
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|token| !token.is_empty())
+        .map(Secret::new)
+}
+
 /// RFC 6749 section 5.1: `access_token` and `token_type` are required,
 /// `expires_in`, `refresh_token` and `scope` optional.
 pub(crate) fn token_from_members(
@@ -247,9 +312,17 @@ pub(crate) fn token_from_members(
 ) -> Result<Token, (String, String)> {
     let access_token =
         take_string(&mut members, "access_token")?.ok_or_else(|| missing("access_token"))?;
-    // RFC 6749 requires `token_type`; servers that leave it out issue
-    // bearer tokens, the only kind in wide use.
-    let token_type = take_string(&mut members, "token_type")?.unwrap_or_else(|| "Bearer".into());
+    // RFC 6749 requires `token_type`; servers that leave it out (or send
+    // something other than a name) issue bearer tokens, the only kind in
+    // wide use.
+    let token_type = match members.remove("token_type") {
+        Some(Value::String(name)) if !name.is_empty() => name,
+        Some(other) if !other.is_null() => {
+            members.insert("token_type".into(), other);
+            "Bearer".into()
+        }
+        _ => "Bearer".into(),
+    };
     // A lifetime is advice: one that cannot be read must not cost the token
     // (and a rotated refresh token with it). It counts as unknown, so the
     // host's default lifetime applies, and stays in `extra` for the host to
@@ -260,14 +333,28 @@ pub(crate) fn token_from_members(
             members.remove("expires_in");
             match lifetime {
                 Lifetime::Seconds(secs) => Some(now.saturating_add(secs)),
-                Lifetime::Negative => Some(now),
-                Lifetime::Null => None,
+                // Below zero says nothing sane: the lifetime is unknown, and
+                // the configured default applies.
+                Lifetime::Negative | Lifetime::Null => None,
             }
         }
         Some(None) => None,
     };
     let issued = take_string(&mut members, "refresh_token")?;
-    let scope = take_string(&mut members, "scope")?;
+    // Some servers send the scope as a list of values: the same scope.
+    let scope = match members.remove("scope") {
+        Some(Value::Array(values)) if values.iter().all(Value::is_string) => {
+            let values: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+            (!values.is_empty()).then(|| values.join(" "))
+        }
+        Some(Value::String(scope)) if !scope.is_empty() => Some(scope),
+        Some(other) if !other.is_null() => {
+            // Unreadable: kept for the host to see, the requested scope assumed.
+            members.insert("scope".into(), other);
+            None
+        }
+        _ => None,
+    };
     let refresh_token_rotated = issued
         .as_deref()
         .is_some_and(|issued| presented.is_none_or(|presented| presented.expose() != issued));
@@ -519,14 +606,14 @@ mod tests {
                 Some(expected)
             );
         }
-        // A negative lifetime: expired already, but the token (and any
-        // rotated refresh token) is kept.
+        // A negative lifetime says nothing sane: unknown, so the default
+        // applies; the token (and any rotated refresh token) is kept.
         let response = json_response(
             200,
             json!({"access_token": "a", "token_type": "Bearer", "expires_in": -1, "refresh_token": "rt-2"}),
         );
         let token = read_token_response(&response, 10, None).expect("token");
-        assert_eq!(token.expires_at, Some(10));
+        assert_eq!(token.expires_at, None);
         assert_eq!(
             token.refresh_token.map(Secret::into_exposed).as_deref(),
             Some("rt-2")
@@ -667,9 +754,9 @@ mod tests {
 
     #[test]
     fn snippets_hide_tokens_and_are_cut() {
-        let body = json!({"access_token": "eyJhbGciOiJSUzI1NiJ9.payload.sig", "token_type": 7});
+        let body = json!({"access_token": ["eyJhbGciOiJSUzI1NiJ9.payload.sig"], "token_type": 7});
         let u = unreadable(read_token_response(&json_response(200, body), 0, None));
-        assert_eq!(u.location, "token_type");
+        assert_eq!(u.location, "access_token");
         assert!(!u.snippet.contains("eyJ"), "{}", u.snippet);
 
         let text = format!(

@@ -290,6 +290,28 @@ pub fn took(
     };
     match crate::read_token_response(config, response, cx.now, presented.as_ref()) {
         Ok(token) => Ok(Record::from_token(token, cx.now).encode(config.default_expires_in)),
+        // The answer's access token is unusable, but it carries a refresh
+        // token: keep it (the presented one is spent if the server
+        // rotated), as a spent state that the next step renews with it.
+        Err(Failure::Unreadable(_))
+            if let Some(refresh_token) = crate::response::salvage_refresh_token(response) =>
+        {
+            let record = Record {
+                v: RECORD_VERSION,
+                access_token: String::new(),
+                token_type: "Bearer".into(),
+                obtained_at: cx.now,
+                expires_at: Some(cx.now),
+                rotated: presented
+                    .as_ref()
+                    .is_none_or(|presented| presented.expose() != refresh_token.expose()),
+                refresh_token: Some(refresh_token.into_exposed()),
+                scope: None,
+                extra: Map::new(),
+                spent: true,
+            };
+            Ok(record.encode(config.default_expires_in))
+        }
         Err(failure) => {
             // The server refused the refresh token itself: the configured
             // grant may still work, when it is one that needs no person and
@@ -625,8 +647,9 @@ mod tests {
             describe(&absurd).expect("known").expires_at,
             Some(1000 + MAX_LIFETIME_SECS)
         );
-        // Expired at issue: used once, in the second it arrived, then renewed.
-        let expired = read(r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#);
+        // Expired at issue (zero): used once, in the second it arrived,
+        // then renewed. A negative lifetime is unknown: the default applies.
+        let expired = read(r#"{"access_token":"a","token_type":"Bearer","expires_in":0}"#);
         assert!(matches!(
             next(&config, api(), Some(&expired), &cx(1000)),
             Ok(Step::Send(_))
@@ -635,6 +658,8 @@ mod tests {
             next(&config, api(), Some(&expired), &cx(1001)),
             Ok(Step::Fetch(_))
         ));
+        let negative = read(r#"{"access_token":"a","token_type":"Bearer","expires_in":-5}"#);
+        assert_eq!(negative.evict_after, Some(1100));
     }
 
     #[test]
@@ -728,6 +753,83 @@ mod tests {
             next(&login, api(), None, &cx(2)),
             Ok(Step::LogIn(_))
         ));
+    }
+
+    #[test]
+    fn odd_members_cost_neither_the_token_nor_a_rotated_refresh_token() {
+        let config = config(r#","scope":"read","default_expires_in":100"#);
+        let read = |body: &str| {
+            let response = Response {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/json".into())],
+                body: body.as_bytes().to_vec(),
+            };
+            took(
+                &config,
+                Renewal::ConfiguredGrant,
+                &response,
+                None,
+                &cx(1000),
+            )
+            .map_err(|refusal| refusal.failure)
+            .and_then(|state| describe(&state))
+            .expect("kept")
+        };
+        let listed = read(r#"{"access_token":"a","token_type":"Bearer","scope":["read","write"]}"#);
+        assert_eq!(listed.scope.as_deref(), Some("read write"));
+        let typed = read(r#"{"access_token":"a","token_type":7}"#);
+        assert_eq!(typed.token_type, "Bearer");
+        for lifetime in ["1e400", "\"NaN\"", "-5"] {
+            let token = read(&format!(
+                r#"{{"access_token":"a","token_type":"Bearer","expires_in":{lifetime},"refresh_token":"rt-2"}}"#
+            ));
+            assert_eq!(
+                token.expires_at, None,
+                "{lifetime}: unknown, the default applies"
+            );
+            assert_eq!(
+                token.refresh_token.map(Secret::into_exposed).as_deref(),
+                Some("rt-2")
+            );
+        }
+        let huge = read(r#"{"access_token":"a","token_type":"Bearer","expires_in":1e19}"#);
+        assert_eq!(
+            huge.expires_at,
+            Some(1000 + MAX_LIFETIME_SECS),
+            "clamped to a year"
+        );
+    }
+
+    #[test]
+    fn a_new_refresh_token_is_kept_even_when_the_access_token_is_unusable() {
+        let config = config("");
+        let held = took(
+            &config,
+            Renewal::ConfiguredGrant,
+            &json(
+                200,
+                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
+            ),
+            None,
+            &cx(1),
+        )
+        .expect("a state");
+        // The server rotated rt-1 into rt-2, but its access token is not a string.
+        let broken = json(
+            200,
+            r#"{"access_token":{"v":"at-2"},"token_type":"Bearer","refresh_token":"rt-2"}"#,
+        );
+        let state = took(&config, Renewal::Refresh, &broken, Some(&held), &cx(2)).expect("kept");
+        let token = describe(&state).expect("known");
+        assert_eq!(
+            token.refresh_token.map(Secret::into_exposed).as_deref(),
+            Some("rt-2")
+        );
+        assert!(token.refresh_token_rotated);
+        // Nothing to use: the next step renews with it at once.
+        let renewal = fetch(next(&config, api(), Some(&state), &cx(2)).expect("step"));
+        assert_eq!(renewal.renewal, Renewal::Refresh);
+        assert!(form(&renewal.request).contains("refresh_token=rt-2"));
     }
 
     #[test]
