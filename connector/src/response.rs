@@ -86,18 +86,19 @@ impl fmt::Debug for Token {
 /// The longest snippet of a body an error shows.
 const SNIPPET_CHARS: usize = 200;
 
-/// Response members whose values are secrets wherever they appear.
-const SECRET_MEMBERS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "issued_token",
-    "client_secret",
-    "password",
-    "assertion",
-    "code",
-    "device_code",
-];
+/// What a member's name holds when its value is a secret: anything naming
+/// a token, a secret, a password, an assertion, a code or a key.
+const SECRET_NAME_PARTS: &[&str] = &["token", "secret", "password", "assertion", "code", "key"];
+
+/// Names that contain one of those words and hold no secret.
+const PUBLIC_MEMBERS: &[&str] = &["token_type", "error", "error_code", "status_code"];
+
+/// Whether a member of this name holds a secret, by its name alone.
+fn secret_member(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    !PUBLIC_MEMBERS.contains(&name.as_str())
+        && SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+}
 
 /// Reads a token endpoint response received at `now` (unix seconds).
 /// `presented` is the refresh token the request sent, if any: it is kept
@@ -420,24 +421,20 @@ fn seconds(value: &Value) -> Option<Lifetime> {
     })
 }
 
-/// The start of a body for an error message, with secrets removed: secret
-/// members of a JSON object are replaced, and in other text every long run
-/// that looks like a token.
+/// The start of a body for an error message, with secrets removed by the
+/// name of the member that holds them — in JSON (at any depth), in a
+/// form-encoded body and in text that is neither, such as JSON with a
+/// trailing comma — and, besides, every long run that looks like a token.
 fn snippet(body: &[u8]) -> String {
-    let hidden = |name: &str| SECRET_MEMBERS.contains(&name);
     let text = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(mut members)) => {
-            for (name, value) in members.iter_mut() {
-                if hidden(name) {
-                    *value = Value::String("[redacted]".into());
-                }
-            }
-            Value::Object(members).to_string()
+        Ok(mut value @ (Value::Object(_) | Value::Array(_))) => {
+            redact_members(&mut value);
+            value.to_string()
         }
         // A form-encoded body (`a=b&c=d`) gets the same treatment by name.
         _ if looks_form_encoded(body) => {
             let pairs = form_urlencoded::parse(body).map(|(name, value)| {
-                if hidden(&name) {
+                if secret_member(&name) {
                     (name, "[redacted]".into())
                 } else {
                     (name, value)
@@ -447,13 +444,105 @@ fn snippet(body: &[u8]) -> String {
                 .extend_pairs(pairs)
                 .finish()
         }
-        _ => String::from_utf8_lossy(body).into_owned(),
+        _ => redact_named_values(&String::from_utf8_lossy(body)),
     };
     let flat: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     redact(&cut(flat.trim(), SNIPPET_CHARS))
+}
+
+/// Replaces the value of every member whose name holds a secret, at any
+/// depth.
+fn redact_members(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            for (name, value) in members.iter_mut() {
+                if secret_member(name) {
+                    *value = Value::String("[redacted]".into());
+                } else {
+                    redact_members(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_members),
+        _ => {}
+    }
+}
+
+/// In text that does not parse, the value after every `"name":` and
+/// `name=` whose name holds a secret, up to the end of that value (a
+/// quoted string, or the next delimiter), replaced by `[redacted]`.
+fn redact_named_values(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let is_name = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.');
+    while i < chars.len() {
+        // A name: quoted and followed by `:`, or bare and followed by `=`.
+        let (name, after) = if chars[i] == '"' {
+            let end = (i + 1..chars.len()).find(|&j| chars[j] == '"');
+            match end {
+                Some(end) => {
+                    let mut k = end + 1;
+                    while k < chars.len() && chars[k].is_whitespace() {
+                        k += 1;
+                    }
+                    if k < chars.len() && chars[k] == ':' {
+                        (chars[i + 1..end].iter().collect::<String>(), Some(k + 1))
+                    } else {
+                        (String::new(), None)
+                    }
+                }
+                None => (String::new(), None),
+            }
+        } else if is_name(chars[i]) && (i == 0 || !is_name(chars[i - 1])) {
+            let end = (i..chars.len())
+                .find(|&j| !is_name(chars[j]))
+                .unwrap_or(chars.len());
+            if end < chars.len() && chars[end] == '=' {
+                (chars[i..end].iter().collect::<String>(), Some(end + 1))
+            } else {
+                (String::new(), None)
+            }
+        } else {
+            (String::new(), None)
+        };
+        match after {
+            Some(mut k) if secret_member(&name) => {
+                out.extend(&chars[i..k]);
+                while k < chars.len() && chars[k] == ' ' {
+                    out.push(' ');
+                    k += 1;
+                }
+                // The value: a quoted string (escapes included), or a run
+                // up to the next delimiter.
+                if k < chars.len() && chars[k] == '"' {
+                    k += 1;
+                    while k < chars.len() && chars[k] != '"' {
+                        k += if chars[k] == '\\' { 2 } else { 1 };
+                    }
+                    out.push_str("\"[redacted]\"");
+                    i = (k + 1).min(chars.len());
+                } else {
+                    while k < chars.len()
+                        && !matches!(chars[k], ',' | '}' | ']' | '&' | ';')
+                        && !chars[k].is_whitespace()
+                    {
+                        k += 1;
+                    }
+                    out.push_str("[redacted]");
+                    i = k;
+                }
+            }
+            _ => {
+                out.push(chars[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Whether a body reads as `name=value&…` pairs, as form-encoded token
@@ -770,7 +859,8 @@ mod tests {
         };
         let u = unreadable(read_token_response(&response, 0, None));
         assert!(
-            u.snippet.starts_with("upstream said [redacted] and xxx"),
+            u.snippet
+                .starts_with("upstream said token=[redacted] and xxx"),
             "{}",
             u.snippet
         );
@@ -846,6 +936,52 @@ mod tests {
                 "{} characters",
                 text.chars().count()
             );
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_by_name_not_length_in_every_kind_of_body() {
+        // RFC 6749's own example token is short; a trailing comma keeps the
+        // body from parsing.
+        let cases = [
+            (
+                r#"{"access_token":"SlAV32hkKG","token_type":"example",}"#,
+                "application/json",
+            ),
+            (
+                r#"{"ok":false,"authed_user":{"access_token":"xoxp-1"}}"#,
+                "application/json",
+            ),
+            (
+                r#"{"ok":true,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA","client_secret": "hunter2", "expires_in":1e400,}"#,
+                "text/plain",
+            ),
+            (
+                "access_token=SlAV32hkKG&id_token=abc&x=1",
+                "application/x-www-form-urlencoded",
+            ),
+            (
+                "upstream: refresh_token=tGzv3JOkF0 session_key=k1; retry",
+                "text/plain",
+            ),
+        ];
+        for (body, media_type) in cases {
+            let response = Response {
+                status: 502,
+                headers: vec![("Content-Type".into(), media_type.into())],
+                body: body.as_bytes().to_vec(),
+            };
+            let Err(failure) = read_token_response(&response, 0, None) else {
+                panic!("{body} is no token");
+            };
+            let shown = failure.to_string();
+            for secret in ["SlAV32hkKG", "xoxp-1", "tGzv3JOkF0", "hunter2", "abc", "k1"] {
+                assert!(
+                    !shown.contains(secret) || !body.contains(secret),
+                    "{secret} in {shown}"
+                );
+            }
+            assert!(shown.contains("redacted"), "{shown}");
         }
     }
 }
