@@ -74,15 +74,29 @@ enum Command {
         output: OutputArgs,
         #[command(flatten)]
         store: StoreArgs,
-        /// The redirect URL, as the browser's address bar shows it.
-        #[arg(long, value_name = "URL")]
-        redirect_url: String,
+        /// The redirect URL, as the browser's address bar shows it. It holds
+        /// the code, and a command line is visible to every local user:
+        /// prefer --redirect-url-file.
+        #[arg(
+            long,
+            value_name = "URL",
+            required_unless_present = "redirect_url_file"
+        )]
+        redirect_url: Option<String>,
+        /// Read the redirect URL from this file, or `-` for standard input.
+        #[arg(long, value_name = "FILE", conflicts_with = "redirect_url")]
+        redirect_url_file: Option<PathBuf>,
         /// The state `authorize-url` printed.
         #[arg(long)]
         state: String,
-        /// The code verifier `authorize-url` printed.
-        #[arg(long)]
+        /// The code verifier `authorize-url` printed (a secret: prefer
+        /// --code-verifier-file).
+        #[arg(long, conflicts_with = "code_verifier_file")]
         code_verifier: Option<String>,
+        /// Read the code verifier from this file, or `-` for standard input
+        /// (after the redirect URL, on the next line, when both come from it).
+        #[arg(long, value_name = "FILE")]
+        code_verifier_file: Option<PathBuf>,
     },
     /// Log in through the browser with a loopback redirect (RFC 8252):
     /// listen on the redirect URI's port, print the URL to open, wait for
@@ -427,9 +441,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
             output,
             store,
             redirect_url,
+            redirect_url_file,
             state,
             code_verifier,
+            code_verifier_file,
         } => {
+            let mut stdin = std::io::stdin().lines();
+            let mut secret_from = |path: &Path, what: &str| -> Result<String> {
+                if path == Path::new("-") {
+                    let line = stdin
+                        .next()
+                        .transpose()?
+                        .with_context(|| format!("standard input ended before the {what}"))?;
+                    Ok(line.trim().to_owned())
+                } else {
+                    Ok(std::fs::read_to_string(path)
+                        .with_context(|| {
+                            format!("failed to read the {what} from `{}`", path.display())
+                        })?
+                        .trim()
+                        .to_owned())
+                }
+            };
+            let redirect_url = match (redirect_url, redirect_url_file) {
+                (Some(url), _) => url.clone(),
+                (None, Some(path)) => secret_from(path, "redirect URL")?,
+                (None, None) => bail!("give --redirect-url or --redirect-url-file"),
+            };
+            let code_verifier = match (code_verifier, code_verifier_file) {
+                (Some(verifier), _) => Some(verifier.clone()),
+                (None, Some(path)) => Some(secret_from(path, "code verifier")?),
+                (None, None) => None,
+            };
             let connector = load()?;
             let config = layered(&connector, &output.config, &output.layers)?;
             let manager = TokenManager::new(harness(connector, &output.http)?, store.open()?);
@@ -441,7 +484,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(report)?;
             let token = manager
                 .harness()
-                .finish_login(&config, redirect_url, &login)
+                .finish_login(&config, &redirect_url, &login)
                 .map_err(report)?;
             keep_and_print(&manager, &config, &token, output)
         }

@@ -918,3 +918,62 @@ fn stored_tokens_are_encrypted_with_the_operators_key_and_a_wrong_key_changes_no
         "no token request on a wrong key"
     );
 }
+
+#[test]
+fn exchange_reads_the_redirect_and_the_verifier_from_standard_input() {
+    use std::io::Write as _;
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let config = login_config(&server, "http://127.0.0.1:45679/callback");
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let printed = text(
+        &harness(&[
+            "authorize-url",
+            "--config",
+            config.path(),
+            "--state",
+            "fixed-state",
+            "--code-verifier",
+            verifier,
+        ])
+        .stdout,
+    );
+    let http = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
+    let redirect = host_harness::browser::follow_authorization(&http, &field(&printed, "url"))
+        .expect("a redirect");
+    let store = config.dir.join("tokens.json");
+    // Neither the code nor the verifier is on the command line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args([
+            "exchange",
+            "--config",
+            config.path(),
+            "--state",
+            "fixed-state",
+        ])
+        .args([
+            "--redirect-url-file",
+            "-",
+            "--code-verifier-file",
+            "-",
+            "--store",
+        ])
+        .arg(&store)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("exchange starts");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(format!("{redirect}\n{verifier}\n").as_bytes())
+        .expect("written");
+    let output = child.wait_with_output().expect("exchange ends");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        server.received_requests().len(),
+        1,
+        "the code was exchanged"
+    );
+}
