@@ -73,7 +73,11 @@ pub fn ca_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>> {
 /// An HTTP client for token requests.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
+    /// Through the proxy the environment names (`HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY`, and `NO_PROXY` for exceptions), if any.
     agent: Agent,
+    /// Straight to the server: for loopback, which no proxy may see.
+    direct: Agent,
     max_response_bytes: u64,
     time_bound: std::time::Duration,
 }
@@ -92,19 +96,23 @@ impl HttpClient {
         // The whole exchange, sending included, within the connect timeout
         // and twice the read timeout (head, then body).
         let time_bound = settings.connect_timeout + settings.read_timeout * 2;
-        let agent = Agent::config_builder()
-            .timeout_global(Some(time_bound))
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
-            .timeout_connect(Some(settings.connect_timeout))
-            .timeout_recv_response(Some(settings.read_timeout))
-            .timeout_recv_body(Some(settings.read_timeout))
-            .max_redirects(0)
-            .max_response_header_size(settings.max_header_bytes)
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = |proxy: Option<ureq::Proxy>| -> Agent {
+            Agent::config_builder()
+                .proxy(proxy)
+                .timeout_global(Some(time_bound))
+                .tls_config(TlsConfig::builder().root_certs(roots.clone()).build())
+                .timeout_connect(Some(settings.connect_timeout))
+                .timeout_recv_response(Some(settings.read_timeout))
+                .timeout_recv_body(Some(settings.read_timeout))
+                .max_redirects(0)
+                .max_response_header_size(settings.max_header_bytes)
+                .http_status_as_error(false)
+                .build()
+                .into()
+        };
         Self {
-            agent,
+            agent: agent(ureq::Proxy::try_from_env()),
+            direct: agent(None),
             max_response_bytes: settings.max_response_bytes,
             time_bound,
         }
@@ -128,7 +136,14 @@ impl HttpClient {
         let http_request = builder
             .body(request.body.clone())
             .with_context(|| format!("the connector built an invalid request for `{}`", url))?;
-        let mut response = self.agent.run(http_request).map_err(|e| {
+        // A token request to a loopback server carries a secret in clear
+        // (plain http is allowed there): it must never reach a proxy.
+        let agent = if is_loopback(&request.url) {
+            &self.direct
+        } else {
+            &self.agent
+        };
+        let mut response = agent.run(http_request).map_err(|e| {
             anyhow::anyhow!(
                 "{request_method} {url} failed: {e}",
                 request_method = request.method,
@@ -177,5 +192,18 @@ pub fn shown_url(url: &str) -> String {
             url.to_string()
         }
         Err(_) => "(an unreadable URL)".to_owned(),
+    }
+}
+
+/// Whether a URL's host is this machine's loopback interface.
+fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host().map(|host| host.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }

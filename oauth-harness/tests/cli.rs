@@ -977,3 +977,73 @@ fn exchange_reads_the_redirect_and_the_verifier_from_standard_input() {
         "the code was exchanged"
     );
 }
+
+#[test]
+fn loopback_never_goes_through_a_proxy_and_other_hosts_do() {
+    use std::io::{BufRead as _, BufReader};
+    use std::net::TcpListener;
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    // A "proxy" that records the first line of each connection.
+    let proxy = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("bound"));
+    proxy.set_nonblocking(true).expect("nonblocking");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let recorder = {
+        let (seen, stop) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match proxy.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                        let mut line = String::new();
+                        let _ = BufReader::new(stream).read_line(&mut line);
+                        seen.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        })
+    };
+    let with_proxy = |config: &TempFile| {
+        Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+            .args([
+                "token",
+                "--connect-timeout",
+                "2",
+                "--read-timeout",
+                "2",
+                "--config",
+                config.path(),
+            ])
+            .env("HTTP_PROXY", &proxy_url)
+            .env("HTTPS_PROXY", &proxy_url)
+            .env("ALL_PROXY", &proxy_url)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+            .expect("oauth-harness runs")
+    };
+    // The loopback server, with a Basic secret over plain http: direct.
+    let local = config_file(&server, "demo-basic-secret");
+    let output = with_proxy(&local);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // Another host: through the proxy, as the environment says.
+    let remote = TempFile::new(
+        "remote.json",
+        &json!({"grant_type": "client_credentials", "token_url": "https://as.example.com/token",
+                "client_id": "app", "client_secret": "s"})
+        .to_string(),
+    );
+    let output = with_proxy(&remote);
+    assert!(!output.status.success());
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = recorder.join();
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].starts_with("CONNECT as.example.com:443"),
+        "{seen:?}"
+    );
+}
