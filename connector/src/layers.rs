@@ -12,7 +12,13 @@
 //!   source — a pair split between them is an error;
 //! - every other application-supplied value only fills what the
 //!   configuration leaves open: a field it lacks, or a member an object
-//!   field lacks (an extra parameter, a header).
+//!   field lacks (an extra parameter);
+//! - the application supplies only what the seed products let applications
+//!   supply ([`APPLICATION_FIELDS`]): credentials, the user, the scope and
+//!   request parameters. What decides where a secret goes — endpoints,
+//!   client authentication, PKCE, headers, keys — belongs to the connection
+//!   or the environment, so an application cannot send the connection's
+//!   secret to a host of its choosing or turn PKCE off.
 
 use serde_json::{Map, Value};
 
@@ -20,6 +26,20 @@ use crate::config::{FieldError, key};
 
 /// The client credential fields, which travel as a pair.
 const CREDENTIALS: [&str; 2] = [key::CLIENT_ID, key::CLIENT_SECRET];
+
+/// What the application's layer may supply.
+pub const APPLICATION_FIELDS: &[&str] = &[
+    key::CLIENT_ID,
+    key::CLIENT_SECRET,
+    key::USERNAME,
+    key::PASSWORD,
+    key::SCOPE,
+    key::AUDIENCE,
+    key::RESOURCE,
+    key::LOGIN_HINT,
+    key::EXTRA_BODY,
+    key::EXTRA_AUTHORIZATION_PARAMS,
+];
 
 /// Combines the layers into one configuration document.
 pub fn merge_layers(
@@ -42,6 +62,23 @@ pub fn merge_layers(
         override_members(&mut document, environment);
     }
     if let Some(mut runtime) = runtime {
+        let refused: Vec<FieldError> = runtime
+            .keys()
+            .filter(|name| !APPLICATION_FIELDS.contains(&name.as_str()))
+            .map(|name| {
+                FieldError::new(
+                    name,
+                    "may not come from the application: it decides where the connection's secrets go, or how they are protected",
+                    format!(
+                        "set `{name}` in the connection or the environment override; the application may supply {}",
+                        APPLICATION_FIELDS.join(", ")
+                    ),
+                )
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(refused);
+        }
         take_credentials(&mut document, &mut runtime)?;
         fill_members(&mut document, runtime);
     }
@@ -202,7 +239,6 @@ mod tests {
             "scope": "write",
             "audience": "api",
             "extra_body": {"tenant": "supplied", "region": "eu"},
-            "extra_headers": {"X-Trace": "t1"},
             "login_hint": "alice",
         });
         assert_eq!(
@@ -211,10 +247,31 @@ mod tests {
                 "scope": "read",
                 "audience": "api",
                 "extra_body": {"tenant": "configured", "region": "eu"},
-                "extra_headers": {"X-Trace": "t1"},
+                "extra_headers": {},
                 "login_hint": "alice",
             })
         );
+    }
+
+    #[test]
+    fn the_application_cannot_say_where_a_secret_goes() {
+        let connection = json!({"grant_type": "client_credentials", "client_id": "app", "client_secret": "s3cret"});
+        for (field, value) in [
+            ("token_url", json!("https://attacker.example/token")),
+            ("introspection_url", json!("https://attacker.example/i")),
+            ("revocation_url", json!("https://attacker.example/r")),
+            ("client_auth", json!("body")),
+            ("pkce", json!("none")),
+            ("bearer_any_token_type", json!(true)),
+            ("extra_headers", json!({"X-Api-Key": "k"})),
+            ("redirect_uri", json!("https://attacker.example/cb")),
+        ] {
+            let runtime = json!({ field: value });
+            let errors = merge_layers(&connection.to_string(), None, Some(&runtime.to_string()))
+                .expect_err("refused");
+            assert_eq!(errors[0].field, field);
+            assert!(errors[0].fix.contains("environment override"), "{}", errors[0].fix);
+        }
     }
 
     #[test]
