@@ -571,6 +571,39 @@ mod every_grant {
     }
 
     #[test]
+    fn a_login_names_its_issuer_and_a_redirect_from_another_is_refused() {
+        let server = http_server();
+        let other = http_server();
+        let harness = harness_for(&server);
+        let http = HttpClient::new(&http_settings(None));
+        let mut config = login_config(&server, "demo-public", "none");
+        config["issuer"] = json!(server.base_url());
+        let config = config.to_string();
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let redirect = browser::follow_authorization(&http, &login.url).expect("a redirect");
+        assert!(
+            redirect.contains("iss="),
+            "the server names itself (RFC 9207): {redirect}"
+        );
+        harness
+            .finish_login(&config, &redirect, &login)
+            .expect("the configured issuer answered");
+
+        // The same login answered by another server (a mix-up): refused
+        // before its code reaches any token endpoint.
+        let login = harness.authorization(&config, None, None).expect("a URL");
+        let elsewhere = login.url.replace(server.base_url(), other.base_url());
+        let redirect = browser::follow_authorization(&http, &elsewhere).expect("a redirect");
+        match harness.finish_login(&config, &redirect, &login) {
+            Err(TokenError::Connector(Failure::BadRedirect(message))) => {
+                assert!(message.contains("RFC 9207"), "{message}");
+            }
+            other => panic!("a redirect from another issuer must be refused: {other:?}"),
+        }
+        assert!(other.received_requests().is_empty());
+    }
+
+    #[test]
     fn authorization_code_with_pkce_over_https() {
         let server = https_server();
         let mut config = login_config(&server, "demo-public", "none");

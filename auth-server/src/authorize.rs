@@ -55,8 +55,16 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
         None => return page("`redirect_uri` is missing".into()),
     };
     let implicit = get("response_type") == Some("token");
+    let issuer = state.issuer.clone();
     let fail = |error: &str, description: &str| {
-        redirect_error(&redirect_uri, implicit, get("state"), error, description)
+        redirect_error(
+            &redirect_uri,
+            implicit,
+            get("state"),
+            &issuer,
+            error,
+            description,
+        )
     };
 
     let grant = match get("response_type") {
@@ -124,6 +132,7 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
         if let Some(client_state) = get("state") {
             fragment.append_pair("state", client_state);
         }
+        fragment.append_pair("iss", &state.issuer);
         location.set_fragment(Some(&fragment.finish()));
     } else {
         let code = random_token();
@@ -143,6 +152,8 @@ pub(super) fn authorize(state: &mut State, query: &str) -> Response<Full<Bytes>>
         if let Some(client_state) = get("state") {
             query.append_pair("state", client_state);
         }
+        // RFC 9207: the client can tell which server answered.
+        query.append_pair("iss", &state.issuer);
         drop(query);
     }
     found(location.as_str())
@@ -204,6 +215,7 @@ fn redirect_error(
     redirect_uri: &str,
     implicit: bool,
     client_state: Option<&str>,
+    issuer: &str,
     error: &str,
     description: &str,
 ) -> Response<Full<Bytes>> {
@@ -216,6 +228,7 @@ fn redirect_error(
     if let Some(client_state) = client_state {
         parameters.append_pair("state", client_state);
     }
+    parameters.append_pair("iss", issuer);
     let encoded = parameters.finish();
     if implicit {
         location.set_fragment(Some(&encoded));

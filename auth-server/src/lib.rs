@@ -110,6 +110,9 @@ struct CodeGrant {
 #[derive(Default)]
 struct State {
     token_url: String,
+    /// The issuer identifier, which authorization responses carry as
+    /// `iss` (RFC 9207).
+    issuer: String,
     lifetime_secs: u64,
     access_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
@@ -186,6 +189,7 @@ impl AuthorizationServer {
         let base_url = format!("{scheme}://{address}");
         let state: Shared = Arc::new(Mutex::new(State {
             token_url: format!("{base_url}/token"),
+            issuer: base_url.clone(),
             lifetime_secs: options.token_lifetime_secs,
             token_delay_ms: options.token_delay_ms,
             token_prefix: options.token_prefix,

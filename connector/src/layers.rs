@@ -270,7 +270,11 @@ mod tests {
             let errors = merge_layers(&connection.to_string(), None, Some(&runtime.to_string()))
                 .expect_err("refused");
             assert_eq!(errors[0].field, field);
-            assert!(errors[0].fix.contains("environment override"), "{}", errors[0].fix);
+            assert!(
+                errors[0].fix.contains("environment override"),
+                "{}",
+                errors[0].fix
+            );
         }
     }
 

@@ -149,6 +149,7 @@ pub fn read_redirect(
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
+    check_issuer(login, &parameters)?;
     check_error_and_state(&parameters, expected_state)?;
     parameters
         .get("code")
@@ -178,11 +179,14 @@ pub fn read_implicit_redirect(
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
     if query.contains_key("error") {
+        check_issuer(login, &query)?;
         check_error_and_state(&query, expected_state)?;
     }
+    check_issuer(login, &parameters)?;
     check_error_and_state(&parameters, expected_state)?;
     let mut members = parameters;
     members.remove("state");
+    members.remove("iss");
     response::token_from_members(members, now, None)
         .map_err(|(problem, location)| Failure::BadRedirect(format!("{problem} (at {location})")))
 }
@@ -225,6 +229,24 @@ fn redirected_to(login: &UserLogin, redirect_url: &str) -> Result<Url, Failure> 
         )));
     }
     Ok(url)
+}
+
+/// RFC 9207: with an issuer configured, the redirect must name it, or it
+/// may come from another server the user was sent to (a mix-up attack).
+fn check_issuer(login: &UserLogin, parameters: &Map<String, Value>) -> Result<(), Failure> {
+    let Some(expected) = &login.issuer else {
+        return Ok(());
+    };
+    match parameters.get("iss").and_then(Value::as_str) {
+        Some(iss) if iss == expected => Ok(()),
+        Some(iss) => Err(Failure::BadRedirect(format!(
+            "the redirect comes from the issuer `{}`, not the configured `{expected}` (RFC 9207): another server may have answered",
+            response::shown(iss, response::SHORT_TEXT)
+        ))),
+        None => Err(Failure::BadRedirect(format!(
+            "the redirect names no issuer (`iss`), while the configured one is `{expected}` (RFC 9207): clear `issuer` if the server does not send it"
+        ))),
+    }
 }
 
 fn check_error_and_state(
@@ -524,5 +546,27 @@ mod tests {
         let login = authorization_url(&config, &cx(), None, None).expect("a URL");
         assert!(query(&login.url).contains(&("response_type".into(), "token".into())));
         assert!(login.code_verifier.is_none());
+    }
+
+    #[test]
+    fn with_an_issuer_configured_a_redirect_must_name_it() {
+        let config = config(json!({"issuer": "https://as.example.com"}));
+        let ok =
+            "http://127.0.0.1:53682/callback?code=c1&state=s1&iss=https%3A%2F%2Fas.example.com";
+        assert_eq!(read_redirect(&config, ok, "s1").expect("a code"), "c1");
+        for url in [
+            "http://127.0.0.1:53682/callback?code=c1&state=s1&iss=https%3A%2F%2Fattacker.example",
+            "http://127.0.0.1:53682/callback?code=c1&state=s1",
+            "http://127.0.0.1:53682/callback?error=access_denied&state=s1&iss=https%3A%2F%2Fattacker.example",
+        ] {
+            match read_redirect(&config, url, "s1") {
+                Err(Failure::BadRedirect(message)) => {
+                    assert!(message.contains("RFC 9207"), "{message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        // Without one, `iss` is not required (and not checked).
+        assert!(read_redirect(&self::config(json!({})), ok, "s1").is_ok());
     }
 }

@@ -277,6 +277,12 @@ pub fn schema() -> Value {
                 "type": "string",
                 "x-group": "User login", "x-order": 45, "x-show-when": browser
             },
+            key::ISSUER_ID: {
+                "title": "Issuer",
+                "description": "Optional. The authorization server's issuer identifier (its metadata's `issuer`). When set, a login's redirect must name it in `iss` (RFC 9207), so a redirect from another server is refused. Set it when the server sends `iss` (`authorization_response_iss_parameter_supported`).",
+                "type": "string", "format": "uri", "pattern": ENDPOINT_PATTERN,
+                "x-group": "User login", "x-order": 48, "x-show-when": browser
+            },
             key::PKCE: {
                 "title": "PKCE",
                 "description": "Proof Key for Code Exchange (RFC 7636). Keep S256 unless the server cannot.",

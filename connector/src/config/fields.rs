@@ -61,6 +61,9 @@ pub mod key {
     pub const BEARER_ANY_TOKEN_TYPE: &str = "bearer_any_token_type";
     /// `default_expires_in`.
     pub const DEFAULT_EXPIRES_IN: &str = "default_expires_in";
+    /// `issuer`, the authorization server's issuer identifier (RFC 9207);
+    /// not the assertion's `issuer`, which lives inside `jwt`.
+    pub const ISSUER_ID: &str = "issuer";
     /// `header`.
     pub const HEADER: &str = "header";
     /// `issuer`.
@@ -116,6 +119,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     key::REVOCATION_URL,
     key::BEARER_ANY_TOKEN_TYPE,
     key::DEFAULT_EXPIRES_IN,
+    key::ISSUER_ID,
 ];
 
 /// The keys of the `jwt` and `client_assertion` objects.

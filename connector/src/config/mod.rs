@@ -188,6 +188,9 @@ pub struct UserLogin {
     pub refresh_token_scope: String,
     /// A hint of who is logging in.
     pub login_hint: Option<String>,
+    /// The authorization server's issuer identifier: a login's redirect
+    /// must carry it as `iss` (RFC 9207), against mix-up attacks.
+    pub issuer: Option<String>,
     /// Further authorization request parameters.
     pub extra_params: NamedValues,
     /// The PKCE method.

@@ -571,6 +571,10 @@ impl<'a> Reader<'a> {
             .optional_text(key::REFRESH_TOKEN_SCOPE, false)
             .unwrap_or_else(|| String::from("offline_access"));
         let login_hint = self.optional_text(key::LOGIN_HINT, false);
+        let issuer = self.optional_endpoint(key::ISSUER_ID).map(|_| {
+            self.optional_text(key::ISSUER_ID, false)
+                .unwrap_or_default()
+        });
         let extra_params = self.string_map(key::EXTRA_AUTHORIZATION_PARAMS);
         for (name, _) in &extra_params {
             if RESERVED_AUTHORIZATION_PARAMETERS.contains(&name.as_str()) {
@@ -593,6 +597,7 @@ impl<'a> Reader<'a> {
             request_refresh_token,
             refresh_token_scope,
             login_hint,
+            issuer,
             extra_params: NamedValues(extra_params),
             pkce,
         })
