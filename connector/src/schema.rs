@@ -316,7 +316,9 @@ pub fn schema() -> Value {
             key::EXTRA_BODY: {
                 "title": "Extra body parameters",
                 "description": "Optional. Further form parameters sent with every token request. They may not replace parameters the connector sets.",
-                "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                // The values are often credentials (an API key, a second
+                // secret): hidden wherever the document is shown.
+                "type": "object", "additionalProperties": {"type": "string", "writeOnly": true}, "default": {},
                 "propertyNames": {"minLength": 1, "not": {"enum": crate::config::RESERVED_BODY_PARAMETERS}},
                 "x-group": "Advanced", "x-order": 62
             },
@@ -324,7 +326,7 @@ pub fn schema() -> Value {
                 "title": "Extra request headers",
                 "description": "Optional. Further HTTP headers sent with every token request. Authorization, Content-Type, Content-Length, Host, Transfer-Encoding and Connection cannot be set here; Accept replaces the default.",
                 "type": "object", "default": {},
-                "additionalProperties": {"type": "string", "pattern": "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$"},
+                "additionalProperties": {"type": "string", "writeOnly": true, "pattern": "^[^\\u0000-\\u0008\\u000A-\\u001F\\u007F]*$"},
                 "propertyNames": {"pattern": header_name_pattern()},
                 "x-group": "Advanced", "x-order": 63
             },
@@ -477,6 +479,13 @@ mod tests {
         for field in ["private_key", "private_key_password", "shared_secret"] {
             assert_eq!(
                 schema["properties"]["jwt"]["properties"][field]["writeOnly"], true,
+                "{field}"
+            );
+        }
+        // Extra headers and parameters often carry API keys.
+        for field in ["extra_headers", "extra_body"] {
+            assert_eq!(
+                schema["properties"][field]["additionalProperties"]["writeOnly"], true,
                 "{field}"
             );
         }

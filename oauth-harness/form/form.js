@@ -67,8 +67,12 @@ function withoutEmpty(value) {
 function masked(value, property) {
   if (property?.writeOnly) return '[hidden]';
   if (!value || typeof value !== 'object' || Array.isArray(value)) return value;
-  return Object.fromEntries(Object.entries(value).map(
-    ([name, member]) => [name, masked(member, property?.properties?.[name])]));
+  // A member is described by its own property, or by the schema for every
+  // other member (the values of extra headers and parameters).
+  return Object.fromEntries(Object.entries(value).map(([name, member]) => [
+    name,
+    masked(member, property?.properties?.[name] ?? property?.additionalProperties),
+  ]));
 }
 
 /** The configuration document the form stands for: shown, filled fields only. */

@@ -14,6 +14,7 @@ use std::convert::Infallible;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use base64::Engine as _;
@@ -72,7 +73,7 @@ struct Shared {
     authority: String,
     harness: Harness,
     assets: PathBuf,
-    logins: Mutex<HashMap<String, PendingLogin>>,
+    logins: Mutex<PendingLogins>,
 }
 
 /// A running form server; it stops when dropped.
@@ -93,7 +94,7 @@ impl FormServer {
             authority,
             harness: Harness::new(connector, &options.http),
             assets: options.assets,
-            logins: Mutex::new(HashMap::new()),
+            logins: Mutex::new(PendingLogins::default()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -265,8 +266,48 @@ fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
                 config,
                 login: authorization,
             },
+            Instant::now(),
         );
     Ok(json!({"login": id, "url": url}))
+}
+
+/// How long a login started from the form waits for its redirect.
+const LOGIN_EXPIRES: Duration = Duration::from_secs(10 * 60);
+
+/// How many logins may wait at once: each holds a configuration (up to
+/// 256 KiB), so their number is bounded; the oldest goes first.
+const MAX_PENDING_LOGINS: usize = 16;
+
+/// The logins waiting for their redirect, each with when it started.
+#[derive(Default)]
+struct PendingLogins {
+    waiting: HashMap<String, (PendingLogin, Instant)>,
+}
+
+impl PendingLogins {
+    /// Keeps a login; expired ones, and the oldest beyond the bound, go.
+    fn insert(&mut self, id: String, login: PendingLogin, now: Instant) {
+        self.waiting
+            .retain(|_, (_, started)| now.duration_since(*started) < LOGIN_EXPIRES);
+        while self.waiting.len() >= MAX_PENDING_LOGINS {
+            let Some(oldest) = self
+                .waiting
+                .iter()
+                .min_by_key(|(_, (_, started))| *started)
+                .map(|(id, _)| id.clone())
+            else {
+                break;
+            };
+            self.waiting.remove(&oldest);
+        }
+        self.waiting.insert(id, (login, now));
+    }
+
+    /// The login, unless it expired.
+    fn take(&mut self, id: &str, now: Instant) -> Option<PendingLogin> {
+        let (login, started) = self.waiting.remove(id)?;
+        (now.duration_since(started) < LOGIN_EXPIRES).then_some(login)
+    }
 }
 
 /// The page's report of where the browser came back to.
@@ -283,8 +324,13 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
         .logins
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .remove(&finish.login)
-        .ok_or_else(|| anyhow::anyhow!("no login is waiting here: start it again from the form"))?;
+        .take(&finish.login, Instant::now())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no login is waiting here (they expire after {} minutes): start it again from the form",
+                LOGIN_EXPIRES.as_secs() / 60
+            )
+        })?;
     let token =
         shared
             .harness
@@ -343,4 +389,44 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 
 fn problem(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     json_response(status, &json!({"error": message}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> PendingLogin {
+        PendingLogin {
+            config: "{}".into(),
+            login: host_harness::component::Login {
+                url: "https://as.example/authorize".into(),
+                state: "s".into(),
+                code_verifier: None,
+                redirect_uri: "http://127.0.0.1:1/callback".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn pending_logins_expire_and_are_bounded() {
+        let start = Instant::now();
+        let mut logins = PendingLogins::default();
+        logins.insert("a".into(), pending(), start);
+        assert!(logins.take("a", start + LOGIN_EXPIRES).is_none(), "expired");
+        for n in 0..MAX_PENDING_LOGINS + 5 {
+            logins.insert(
+                n.to_string(),
+                pending(),
+                start + Duration::from_secs(n as u64),
+            );
+        }
+        assert_eq!(logins.waiting.len(), MAX_PENDING_LOGINS);
+        let later = start + Duration::from_secs(60);
+        assert!(logins.take("0", later).is_none(), "the oldest went first");
+        assert!(
+            logins
+                .take(&(MAX_PENDING_LOGINS + 4).to_string(), later)
+                .is_some()
+        );
+    }
 }
