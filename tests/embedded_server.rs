@@ -570,6 +570,56 @@ mod every_grant {
         config
     }
 
+    /// SailPoint's forms: the JWT and password grants take no client id or
+    /// secret, and an "additional payload" of body parameters carries them.
+    #[test]
+    fn sailpoints_forms_filled_in_as_documented_obtain_tokens() {
+        let server = http_server();
+        let harness = harness_for(&server);
+        let payload = json!({"client_id": "demo-post", "client_secret": "demo-post-secret"});
+        let documents = [
+            json!({
+                "grant_type": "jwt_bearer", "token_url": server.token_url(),
+                "jwt": {"header": {"alg": "RS256", "typ": "JWT"}, "issuer": ASSERTION_ISSUER,
+                        "subject": "alice", "audience": server.token_url(),
+                        "private_key": keys::RSA_ENCRYPTED, "private_key_password": keys::RSA_ENCRYPTED_PASSWORD},
+                "extra_body": payload,
+            }),
+            json!({
+                "grant_type": "password", "token_url": server.token_url(),
+                "username": "alice", "password": "wonderland",
+                "extra_body": payload,
+            }),
+        ];
+        for document in documents {
+            let config = document.to_string();
+            let problems = end_to_end::connector().validate(&config).expect("runs");
+            assert!(problems.is_empty(), "{document}: {problems:?}");
+            harness
+                .obtain_token(&config)
+                .unwrap_or_else(|e| panic!("{document}: {e}"));
+            let request = server.received_requests().pop().expect("a token request");
+            assert_eq!(request.authenticated_client.as_deref(), Some("demo-post"));
+            assert!(
+                request
+                    .headers
+                    .iter()
+                    .all(|(name, _)| !name.eq_ignore_ascii_case("authorization")),
+                "the payload carries the client, no Basic header"
+            );
+        }
+        // The payload may not carry what the connector sends itself.
+        let mut both = client_credentials(&server, "demo-basic", "basic");
+        both["extra_body"] = payload;
+        let problems = end_to_end::connector()
+            .validate(&both.to_string())
+            .expect("runs");
+        assert!(
+            problems.iter().any(|p| p.field == "extra_body.client_id"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn a_login_names_its_issuer_and_a_redirect_from_another_is_refused() {
         let server = http_server();

@@ -27,6 +27,26 @@ fn when(field: &str, values: &[&str], default: Option<&str>, required: &[&str]) 
     json!({"if": condition, "then": {"required": required, "properties": non_empty}})
 }
 
+/// A field absent, or empty as a form leaves it.
+fn unfilled(field: &str) -> Value {
+    json!({"anyOf": [{"not": {"required": [field]}}, {"properties": {field: {"const": ""}}, "required": [field]}]})
+}
+
+/// When a document without `client_auth` authenticates its client by
+/// nothing: it names no credentials of its own, and its grant needs none
+/// (JWT bearer, RFC 7523 section 3.1) or its body carries them.
+fn public_by_default() -> Value {
+    json!({"allOf": [
+        unfilled(key::CLIENT_ID),
+        unfilled(key::CLIENT_SECRET),
+        {"not": {"required": [key::CLIENT_ASSERTION]}},
+        {"anyOf": [
+            {"properties": {key::GRANT_TYPE: {"const": "jwt_bearer"}}, "required": [key::GRANT_TYPE]},
+            {"properties": {key::EXTRA_BODY: {"type": "object", "required": [key::CLIENT_ID]}}, "required": [key::EXTRA_BODY]}
+        ]}
+    ]})
+}
+
 /// A rule that forbids `fields` unless `field` has one of `values`.
 fn only_when(field: &str, values: &[&str], default: Option<&str>, fields: &[&str]) -> Value {
     let matches = json!({"properties": {field: {"enum": values}}, "required": [field]});
@@ -319,7 +339,10 @@ pub fn schema() -> Value {
                 // The values are often credentials (an API key, a second
                 // secret): hidden wherever the document is shown.
                 "type": "object", "additionalProperties": {"type": "string", "writeOnly": true}, "default": {},
-                "propertyNames": {"minLength": 1, "not": {"enum": crate::config::RESERVED_BODY_PARAMETERS}},
+                "propertyNames": {"minLength": 1, "not": {"enum": crate::config::RESERVED_BODY_PARAMETERS
+                    .iter()
+                    .filter(|name| !crate::config::CLIENT_BODY_PARAMETERS.contains(name))
+                    .collect::<Vec<_>>()}},
                 "x-group": "Advanced", "x-order": 62
             },
             key::EXTRA_HEADERS: {
@@ -372,7 +395,22 @@ pub fn schema() -> Value {
             when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),
             when(key::GRANT_TYPE, &["authorization_code", "implicit"], Some("refresh_token"), &[key::AUTHORIZATION_URL, key::REDIRECT_URI, key::CLIENT_ID]),
             when(key::GRANT_TYPE, &["refresh_token", "client_credentials", "password", "jwt_bearer", "authorization_code"], Some("refresh_token"), &[key::TOKEN_URL]),
-            when(key::CLIENT_AUTH, &["basic", "body"], Some("basic"), &[key::CLIENT_ID, key::CLIENT_SECRET]),
+            {"if": {"anyOf": [
+                        {"properties": {key::CLIENT_AUTH: {"enum": ["basic", "body"]}}, "required": [key::CLIENT_AUTH]},
+                        {"not": {"anyOf": [{"required": [key::CLIENT_AUTH]}, public_by_default()]}}
+                    ]},
+             "then": {"required": [key::CLIENT_ID, key::CLIENT_SECRET],
+                      "properties": {key::CLIENT_ID: {"minLength": 1}, key::CLIENT_SECRET: {"minLength": 1}}}},
+            // The body may carry the client's credentials only when the
+            // connector sends none of its own.
+            {"if": {"allOf": [
+                        unfilled(key::CLIENT_ID),
+                        {"anyOf": [
+                            {"properties": {key::CLIENT_AUTH: {"const": "none"}}, "required": [key::CLIENT_AUTH]},
+                            {"allOf": [{"not": {"required": [key::CLIENT_AUTH]}}, public_by_default()]}
+                        ]}
+                    ]},
+             "else": {"properties": {key::EXTRA_BODY: {"propertyNames": {"not": {"enum": crate::config::CLIENT_BODY_PARAMETERS}}}}}},
             when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ID, key::CLIENT_ASSERTION]),
             only_when(key::GRANT_TYPE, &["password"], Some("refresh_token"), &[key::USERNAME, key::PASSWORD]),
             only_when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),

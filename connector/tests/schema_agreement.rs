@@ -45,6 +45,12 @@ fn valid_documents() -> Vec<Value> {
                        "audience": "aud", "claims": {"scope": "read"}, "private_key": RSA_KEY}}),
         json!({"grant_type": "jwt_bearer", "token_url": token_url, "client_id": "app", "client_secret": "s",
                "jwt": {"header": {"alg": "HS256"}, "subject": "alice", "shared_secret": "x".repeat(32)}}),
+        // SailPoint's forms: no client of their own, the payload carries it.
+        json!({"grant_type": "jwt_bearer", "token_url": token_url,
+               "jwt": {"header": {"alg": "RS256"}, "issuer": "svc", "subject": "alice", "private_key": RSA_KEY},
+               "extra_body": {"client_id": "app", "client_secret": "s"}}),
+        json!({"grant_type": "password", "token_url": token_url, "username": "alice", "password": "pw",
+               "extra_body": {"client_id": "app", "client_secret": "s"}}),
         browser("authorization_code", "none"),
         browser("authorization_code", "basic"),
         {
@@ -134,6 +140,17 @@ fn hand_written() -> Vec<Value> {
                "revocation_url": "http://a.example/revoke"}),
         json!({"grant_type": "client_credentials", "token_url": "https://a/t", "client_id": "a", "client_secret": "s",
                "introspection_url": "https://a/introspect#x"}),
+        // The body carries the client only when the connector sends none.
+        json!({"grant_type": "client_credentials", "token_url": "https://a/t", "client_id": "a", "client_secret": "s",
+               "extra_body": {"client_id": "b"}}),
+        json!({"grant_type": "password", "token_url": "https://a/t", "client_auth": "none", "client_id": "a",
+               "username": "u", "password": "p", "extra_body": {"client_secret": "s"}}),
+        json!({"grant_type": "password", "token_url": "https://a/t", "client_auth": "none",
+               "username": "u", "password": "p", "extra_body": {"client_secret": "s"}}),
+        json!({"grant_type": "password", "token_url": "https://a/t", "username": "u", "password": "p",
+               "extra_body": {"client_secret": "s"}}),
+        json!({"grant_type": "jwt_bearer", "token_url": "https://a/t", "client_secret": "",
+               "jwt": {"header": {"alg": "RS256"}, "issuer": "i", "subject": "s", "private_key": RSA_KEY}}),
         // Schemes and host names are case-insensitive (RFC 3986 section 3.1, 3.2.2).
         json!({"grant_type": "client_credentials", "token_url": "HTTPS://a/t", "client_id": "a", "client_secret": "s"}),
         json!({"grant_type": "client_credentials", "token_url": "http://LOCALHOST:8080/t", "client_id": "a", "client_secret": "s"}),

@@ -173,6 +173,11 @@ pub const RESERVED_BODY_PARAMETERS: &[&str] = &[
     "redirect_uri",
 ];
 
+/// The client's own credentials, which `extra_body` may carry only for a
+/// client whose credentials the connector does not send itself (SailPoint's
+/// "additional payload": `client_auth` `none` and no `client_id`).
+pub const CLIENT_BODY_PARAMETERS: &[&str] = &["client_id", "client_secret"];
+
 /// Authorization request parameters the connector sets itself.
 pub const RESERVED_AUTHORIZATION_PARAMETERS: &[&str] = &[
     "response_type",

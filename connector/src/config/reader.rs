@@ -37,11 +37,31 @@ impl<'a> Reader<'a> {
         } else {
             self.required_endpoint(key::TOKEN_URL, "to reach the token endpoint")
         };
-        let client = self.client();
+        // RFC 7523 section 3.1: the JWT bearer grant needs no client
+        // authentication; and a document whose body parameters carry the
+        // client's credentials (SailPoint's "additional payload") names
+        // none of its own. Either way, with no credentials of its own, the
+        // client authenticates by nothing unless it says otherwise.
+        let filled = |reader: &Self, field: &str| {
+            reader
+                .get(field)
+                .is_some_and(|value| value.as_str() != Some("") && !value.is_null())
+        };
+        let credentials_in_body = self
+            .get(key::EXTRA_BODY)
+            .and_then(Value::as_object)
+            .is_some_and(|body| body.contains_key(key::CLIENT_ID));
+        let public_by_default = !filled(&self, key::CLIENT_ID)
+            && !filled(&self, key::CLIENT_SECRET)
+            && self.get(key::CLIENT_ASSERTION).is_none()
+            && (grant_name == Some("jwt_bearer") || credentials_in_body);
+        let client = self.client(if public_by_default { "none" } else { "basic" });
         let scope = self.scope();
         let audience = self.optional_text(key::AUDIENCE, false);
         let resource = self.resource();
-        let extra_body = self.extra_body();
+        let extra_body = self.extra_body(client.as_ref().is_some_and(|client| {
+            matches!(client.auth, ClientAuth::None) && client.client_id.is_none()
+        }));
         let extra_headers = self.extra_headers();
         let token_retry_check_level = self.retry_check_level();
         let introspection_url = self.optional_endpoint(key::INTROSPECTION_URL);
@@ -315,8 +335,8 @@ impl<'a> Reader<'a> {
         None
     }
 
-    fn client(&mut self) -> Option<Client> {
-        let method = self.choice(key::CLIENT_AUTH, CLIENT_AUTH_METHODS, "basic")?;
+    fn client(&mut self, default_method: &'static str) -> Option<Client> {
+        let method = self.choice(key::CLIENT_AUTH, CLIENT_AUTH_METHODS, default_method)?;
         let client_id = if method == "none" {
             self.optional_text(key::CLIENT_ID, false)
         } else {
@@ -738,7 +758,9 @@ impl<'a> Reader<'a> {
         pairs
     }
 
-    fn extra_body(&mut self) -> Vec<(String, String)> {
+    /// The extra body parameters; `carries_client` when the connector
+    /// sends no client credentials, so the body may.
+    fn extra_body(&mut self, carries_client: bool) -> Vec<(String, String)> {
         let pairs = self.string_map(key::EXTRA_BODY);
         for (name, _) in &pairs {
             if name.is_empty() {
@@ -747,6 +769,9 @@ impl<'a> Reader<'a> {
                     "holds a parameter without a name",
                     "give every parameter a name",
                 );
+            } else if carries_client && CLIENT_BODY_PARAMETERS.contains(&name.as_str()) {
+                // The client's credentials as the seed's payload carries
+                // them: the connector sends none of its own to collide.
             } else if RESERVED_BODY_PARAMETERS.contains(&name.as_str()) {
                 let fix = if KNOWN_FIELDS.contains(&name.as_str()) {
                     format!("set it through the `{name}` field instead")
