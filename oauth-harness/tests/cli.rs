@@ -820,6 +820,25 @@ fn no_command_prints_a_secret() {
             false,
         ),
     ];
+    // A secret printed encoded is printed too: as a Basic header carries it
+    // (base64 of `id:secret`, either alphabet) and as a form body does.
+    let encoded_canaries: Vec<String> = canaries
+        .iter()
+        .flat_map(|canary| {
+            use base64::Engine as _;
+            use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+            let basic = format!("demo-basic:{canary}");
+            [
+                (*canary).to_owned(),
+                STANDARD.encode(canary),
+                URL_SAFE_NO_PAD.encode(canary),
+                STANDARD.encode(&basic),
+                // The part of the Basic value that is the secret's alone.
+                STANDARD.encode(&basic)[16..].to_owned(),
+                form_urlencoded::byte_serialize(canary.as_bytes()).collect(),
+            ]
+        })
+        .collect();
     let mut stored_while_kept = None;
     for (args, succeeds) in &runs {
         let output = harness(args);
@@ -835,10 +854,10 @@ fn no_command_prints_a_secret() {
         );
         for stream in [&output.stdout, &output.stderr] {
             let shown = text(stream);
-            for canary in canaries {
+            for canary in &encoded_canaries {
                 assert!(
-                    !shown.contains(canary),
-                    "`oauth-harness {}` printed a secret:\n{shown}",
+                    !shown.contains(canary.as_str()),
+                    "`oauth-harness {}` printed a secret (`{canary}`):\n{shown}",
                     args[0]
                 );
             }
