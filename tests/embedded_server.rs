@@ -863,3 +863,45 @@ mod every_grant {
         }
     }
 }
+
+#[test]
+fn the_server_answers_only_under_its_own_names_and_forgets_what_expired() {
+    use std::io::{Read as _, Write as _};
+    let server = auth_server::AuthorizationServer::start(auth_server::ServerOptions {
+        token_lifetime_secs: 1,
+        ..auth_server::ServerOptions::default()
+    })
+    .expect("server");
+    let authority = server.base_url().trim_start_matches("http://").to_owned();
+    let ask = |host: &str| {
+        let mut stream = std::net::TcpStream::connect(&authority).expect("connects");
+        write!(
+            stream,
+            "GET /resource HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("sent");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or_default().to_owned()
+    };
+    // DNS rebinding: another name that resolves here is refused.
+    assert!(
+        ask("evil.example:80").contains("421"),
+        "{}",
+        ask("evil.example:80")
+    );
+    assert!(
+        ask(&authority).contains("401"),
+        "its own name reaches the resource"
+    );
+
+    let harness = harness_for(&server);
+    let config = client_credentials(&server, "demo-basic", "basic").to_string();
+    for _ in 0..3 {
+        harness.obtain_token(&config).expect("a token");
+    }
+    assert_eq!(server.held_entries(), 3);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let _ = ask(&authority);
+    assert_eq!(server.held_entries(), 0, "expired tokens are forgotten");
+}

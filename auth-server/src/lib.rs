@@ -113,6 +113,9 @@ struct State {
     /// The issuer identifier, which authorization responses carry as
     /// `iss` (RFC 9207).
     issuer: String,
+    /// The `Host` values the server answers to: its loopback address and
+    /// port, by number or as `localhost`.
+    own_authorities: Vec<String>,
     lifetime_secs: u64,
     access_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
@@ -147,11 +150,65 @@ impl State {
         self.families
     }
 
+    /// Forgets what has expired, and keeps every table within a bound, so a
+    /// server left running (or hammered) does not grow without end.
+    fn tidy(&mut self, now: u64) {
+        self.access_tokens.retain(|_, grant| grant.expires_at > now);
+        self.codes.retain(|_, code| code.expires_at > now);
+        self.seen_assertions.retain(|_, expires| *expires > now);
+        for table_len in [
+            self.access_tokens.len(),
+            self.refresh_tokens.len(),
+            self.codes.len(),
+            self.spent_refresh_tokens.len(),
+            self.seen_assertions.len(),
+        ] {
+            if table_len > MAX_TABLE_ENTRIES {
+                // Far past any test's needs: an arbitrary half goes.
+                let keep = MAX_TABLE_ENTRIES / 2;
+                shrink(&mut self.access_tokens, keep);
+                shrink(&mut self.refresh_tokens, keep);
+                shrink(&mut self.codes, keep);
+                shrink(&mut self.spent_refresh_tokens, keep);
+                shrink(&mut self.seen_assertions, keep);
+            }
+        }
+        for log in [&mut self.received, &mut self.lifecycle_received] {
+            if log.len() > MAX_LOGGED_REQUESTS {
+                let excess = log.len() - MAX_LOGGED_REQUESTS;
+                log.drain(..excess);
+            }
+        }
+    }
+
+    /// How many tokens and codes the server holds now.
+    fn entries(&self) -> usize {
+        self.access_tokens.len() + self.refresh_tokens.len() + self.codes.len()
+    }
+
     /// Revokes every token of a family, as reuse detection does.
     fn revoke_family(&mut self, family: u64) {
         self.access_tokens.retain(|_, grant| grant.family != family);
         self.refresh_tokens
             .retain(|_, grant| grant.family != family);
+    }
+}
+
+/// The most entries a table of the server holds.
+const MAX_TABLE_ENTRIES: usize = 100_000;
+
+/// The most requests the server remembers for tests to inspect.
+const MAX_LOGGED_REQUESTS: usize = 10_000;
+
+/// The most distinct resource paths counted.
+const MAX_COUNTED_PATHS: usize = 1_000;
+
+fn shrink<V>(table: &mut HashMap<String, V>, keep: usize) {
+    if table.len() > keep {
+        let excess: Vec<String> = table.keys().skip(keep).cloned().collect();
+        for key in excess {
+            table.remove(&key);
+        }
     }
 }
 
@@ -190,6 +247,10 @@ impl AuthorizationServer {
         let state: Shared = Arc::new(Mutex::new(State {
             token_url: format!("{base_url}/token"),
             issuer: base_url.clone(),
+            own_authorities: ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .map(|host| format!("{host}:{}", address.port()))
+                .collect(),
             lifetime_secs: options.token_lifetime_secs,
             token_delay_ms: options.token_delay_ms,
             token_prefix: options.token_prefix,
@@ -272,6 +333,12 @@ impl AuthorizationServer {
             },
         );
         token
+    }
+
+    /// How many tokens and authorization codes the server holds: expired
+    /// ones are forgotten at the next request.
+    pub fn held_entries(&self) -> usize {
+        lock(&self.state).entries()
     }
 
     /// How many times a refresh token was presented again after it had been
@@ -419,6 +486,24 @@ async fn accept_loop(
 }
 
 async fn handle(state: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Answer only under the server's own names: a hostile page that binds
+    // its host name to 127.0.0.1 (DNS rebinding) reaches no endpoint.
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    {
+        let mut state = lock(state);
+        if !state.own_authorities.contains(&host) {
+            return json_response(
+                StatusCode::MISDIRECTED_REQUEST,
+                &json!({"error": "invalid_request", "error_description": "this server answers only at its loopback address"}),
+            );
+        }
+        state.tidy(unix_now());
+    }
     let path = request.uri().path().to_owned();
     match path.as_str() {
         "/token" => token_endpoint(state, request).await,
@@ -562,10 +647,10 @@ fn resource_endpoint(state: &Shared, headers: &HeaderMap) -> Response<Full<Bytes
 }
 
 fn count_hit(state: &Shared, path: &str) {
-    *lock(state)
-        .resource_hits
-        .entry(path.to_owned())
-        .or_default() += 1;
+    let mut state = lock(state);
+    if state.resource_hits.len() < MAX_COUNTED_PATHS || state.resource_hits.contains_key(path) {
+        *state.resource_hits.entry(path.to_owned()).or_default() += 1;
+    }
 }
 
 /// A resource that answers the same whatever token it is shown: the

@@ -702,7 +702,15 @@ fn serve(options: ServerOptions, ca_out: &Path) -> Result<ExitCode> {
     println!("  revocation endpoint     {}", server.revocation_url());
     println!("  protected resource      {}", server.resource_url());
     if let Some(pem) = server.ca_pem() {
-        std::fs::write(ca_out, pem)
+        // Written as a file of its own, never through a link someone left
+        // at that path (which would overwrite whatever it points to).
+        if std::fs::symlink_metadata(ca_out).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            bail!(
+                "--ca-out `{}` is a symbolic link: refusing to write through it; remove it or name another file",
+                ca_out.display()
+            );
+        }
+        files::replace_private(ca_out, pem.as_bytes())
             .with_context(|| format!("failed to write `{}`", ca_out.display()))?;
         println!(
             "  CA certificate          {} (pass it with --ca-file)",

@@ -1066,3 +1066,25 @@ fn loopback_never_goes_through_a_proxy_and_other_hosts_do() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn serve_refuses_to_write_its_ca_through_a_symbolic_link() {
+    let directory = TempFile::new("target.txt", "precious");
+    let link = directory.dir.join("ca.pem");
+    std::os::unix::fs::symlink(directory.path(), &link).expect("linked");
+    let output = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+        .args(["serve", "--tls", "--ca-out"])
+        .arg(&link)
+        .output()
+        .expect("oauth-harness runs");
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("symbolic link"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(directory.path()).expect("kept"),
+        "precious"
+    );
+}
