@@ -204,7 +204,7 @@ pub mod authlib {
     /// A Python with the pinned Authlib: a virtual environment in the
     /// target directory, created on first use and recreated when the pins
     /// change.
-    fn python() -> &'static Path {
+    pub fn python() -> &'static Path {
         static PYTHON: OnceLock<PathBuf> = OnceLock::new();
         PYTHON.get_or_init(|| {
             let requirements = workspace().join("tests/authlib-server/requirements.txt");

@@ -424,3 +424,94 @@ fn authlib_refuses_to_revoke_another_clients_token_with_invalid_grant() {
         "{refused}"
     );
 }
+
+/// Every algorithm the connector signs with, checked by a verifier outside
+/// the RustCrypto stack that signed: Python's `cryptography`, fed the
+/// assertions the built component produced.
+#[test]
+fn every_signature_the_component_makes_verifies_outside_its_own_stack() {
+    const EC_P384_PRIVATE: &str = include_str!("../connector/testdata/ec-p384-pkcs8.pem");
+    const EC_P384_PUBLIC: &str = include_str!("../connector/testdata/ec-p384-public.pem");
+    const SHARED: &str = "a shared secret of sixty-four characters for HS512, long enough!!";
+    let signers: Vec<(&str, Value, &str)> = [
+        ("RS256", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("RS384", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("RS512", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("PS256", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("PS384", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("PS512", keys::RSA_PRIVATE, keys::RSA_PUBLIC),
+        ("ES256", keys::EC_PRIVATE, keys::EC_PUBLIC),
+        ("ES384", EC_P384_PRIVATE, EC_P384_PUBLIC),
+        ("EdDSA", keys::ED25519_PRIVATE, keys::ED25519_PUBLIC),
+    ]
+    .into_iter()
+    .map(|(alg, private, public)| (alg, json!({"private_key": private}), public))
+    .chain(
+        ["HS256", "HS384", "HS512"]
+            .into_iter()
+            .map(|alg| (alg, json!({"shared_secret": SHARED}), SHARED)),
+    )
+    .collect();
+    let cx = host_harness::component::Context {
+        now: host_harness::harness::unix_now(),
+        nonce: vec![3; 32],
+    };
+    let mut entries = Vec::new();
+    for (alg, key, verifying) in &signers {
+        let mut jwt = json!({"header": {"alg": alg}, "issuer": "svc", "subject": "alice"});
+        for (name, value) in key.as_object().expect("an object") {
+            jwt[name] = value.clone();
+        }
+        let config =
+            json!({"grant_type": "jwt_bearer", "token_url": "https://as.example.com/token",
+                            "client_auth": "none", "jwt": jwt})
+            .to_string();
+        let request = end_to_end::connector()
+            .open(&config)
+            .expect("no trap")
+            .unwrap_or_else(|failure| panic!("{alg}: {failure:?}"))
+            .token_request(&cx)
+            .expect("no trap")
+            .unwrap_or_else(|failure| panic!("{alg}: {failure:?}"))
+            .request;
+        let assertion = url::form_urlencoded::parse(&request.body)
+            .find(|(name, _)| name == "assertion")
+            .map(|(_, value)| value.into_owned())
+            .expect("an assertion");
+        entries.push(json!({"alg": alg, "jwt": assertion, "key": verifying}));
+    }
+    // A verifier that cannot fail proves nothing: one signature tampered.
+    let mut tampered = entries[0].clone();
+    let jwt = tampered["jwt"].as_str().expect("text").to_owned();
+    let (signed, signature) = jwt.rsplit_once('.').expect("three parts");
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    tampered["jwt"] = json!(format!("{signed}.{flipped}{}", &signature[1..]));
+    entries.push(tampered);
+
+    let mut child = std::process::Command::new(authlib::python())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/authlib-server/verify_signatures.py"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().expect("piped");
+        stdin
+            .write_all(Value::Array(entries.clone()).to_string().as_bytes())
+            .expect("written");
+    }
+    let output = child.wait_with_output().expect("python ends");
+    let verdicts: Value = serde_json::from_slice(&output.stdout).expect("JSON verdicts");
+    for (index, (alg, _, _)) in signers.iter().enumerate() {
+        assert_eq!(verdicts[index.to_string()], "ok", "{alg}: {verdicts}");
+    }
+    assert_eq!(
+        verdicts[signers.len().to_string()],
+        "the signature does not verify",
+        "the tampered one: {verdicts}"
+    );
+}
