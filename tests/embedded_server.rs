@@ -239,11 +239,17 @@ fn an_unknown_endpoint_is_reported_with_the_servers_status() {
     let mut config = client_credentials(&server, "demo-basic", "basic");
     config["token_url"] = json!(format!("{}/no-such-endpoint", server.base_url()));
     match harness_for(&server).obtain_token(&config.to_string()) {
-        Err(TokenError::Connector(failure)) => {
-            let message = host_harness::component::describe(&failure);
-            assert!(message.contains("404"), "{message}");
+        Err(TokenError::Connector(failure @ Failure::Rejected(_))) => {
+            let Failure::Rejected(e) = &failure else {
+                unreachable!("matched above");
+            };
+            assert_eq!((e.error.as_str(), e.status), ("not_found", Some(404)));
+            assert_eq!(
+                host_harness::component::describe(&failure),
+                "the authorization server refused the request (HTTP 404): not_found"
+            );
         }
-        other => panic!("expected a failure, got {other:?}"),
+        other => panic!("expected the server's refusal, got {other:?}"),
     }
 }
 
