@@ -392,6 +392,10 @@ impl TokenStore for FailingOnce {
         self.inner.replace_if_unchanged(key, expected, new)
     }
 
+    fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        self.inner.secret()
+    }
+
     fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
         Ok(Box::new(FailingLease {
             store: self,

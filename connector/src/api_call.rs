@@ -126,7 +126,7 @@ pub fn challenges(response: &Response) -> Vec<Challenge> {
 /// It is one SHA-256 digest of all of these: no secret appears in it, but
 /// as it depends on them, keep it where the token store is rather than in
 /// public logs (a weak password could be guessed from it).
-pub fn token_cache_key(config: &Config) -> String {
+pub fn token_cache_key(config: &Config, store_secret: &[u8]) -> String {
     let digest = |text: &str| URL_SAFE_NO_PAD.encode(Sha256::digest(text));
     let key_digest =
         |assertion: &crate::config::Assertion| URL_SAFE_NO_PAD.encode(assertion.key.digest());
@@ -176,10 +176,14 @@ pub fn token_cache_key(config: &Config) -> String {
         config.resource.as_ref().map(|url| url.as_str()),
         config.extra_body.0,
     ]);
-    format!(
-        "v1.{}",
-        URL_SAFE_NO_PAD.encode(Sha256::digest(parts.to_string()))
-    )
+    // Keyed by the store's own secret: without it, the key is no oracle
+    // for guessing a weak client secret or password offline.
+    use hmac::Mac as _;
+    // HMAC accepts a key of any length: this cannot fail.
+    let mut mac =
+        <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(store_secret).expect("any key length");
+    mac.update(parts.to_string().as_bytes());
+    format!("v2.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
 }
 
 #[cfg(test)]
@@ -249,7 +253,9 @@ mod tests {
 
     #[test]
     fn the_cache_key_follows_what_makes_tokens_differ() {
-        let key = |document: &str| token_cache_key(&Config::parse(document).expect("valid"));
+        let key = |document: &str| {
+            token_cache_key(&Config::parse(document).expect("valid"), b"store secret")
+        };
         let base = r#"{"grant_type":"client_credentials","token_url":"https://as.example/token","client_id":"c","client_secret":"s","scope":"read"}"#;
         let same = [
             // Member order and extra headers do not change what a token is.
@@ -284,9 +290,11 @@ mod tests {
         keys.dedup();
         assert_eq!(keys.len(), count, "every configuration has its own key");
         assert!(!key(base).contains("read"), "the key is a digest");
-        assert!(
-            !key(base).contains(&URL_SAFE_NO_PAD.encode(Sha256::digest("s"))),
-            "one digest of all"
+        // Another store's secret, another key: no oracle across stores.
+        let config = Config::parse(base).expect("valid");
+        assert_ne!(
+            token_cache_key(&config, b"one"),
+            token_cache_key(&config, b"two")
         );
     }
 

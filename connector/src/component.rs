@@ -85,8 +85,8 @@ impl wit::GuestConnection for Connection {
         Ok(wit::Connection::new(Connection { config }))
     }
 
-    fn cache_key(&self) -> String {
-        crate::token_cache_key(&self.config)
+    fn cache_key(&self, store_secret: Vec<u8>) -> String {
+        crate::token_cache_key(&self.config, &store_secret)
     }
 
     fn next(

@@ -89,7 +89,7 @@ proptest! {
         if let Ok(config) = Config::parse(&document) {
             let cx = Context { now: 1_700_000_000, nonce: vec![7; 32] };
             let _ = connector::token_request(&config, &cx);
-            let _ = connector::token_cache_key(&config);
+            let _ = connector::token_cache_key(&config, b"secret");
         }
         let _ = connector::merge_layers(&document, Some(&text), Some(&document));
     }

@@ -247,14 +247,9 @@ impl ConnectorHost {
             Ok(kept) => kept,
             Err(failure) => return Ok(Err(failure)),
         };
-        let (kept, cache_key) =
-            self.run_kept(kept, "connection.cache-key", |guest, store, handle| {
-                guest.call_cache_key(store, handle)
-            })?;
         Ok(Ok(Connection {
             host: self.clone(),
             config: config.to_owned(),
-            cache_key,
             kept: Mutex::new(Some(kept)),
         }))
     }
@@ -541,7 +536,6 @@ pub struct Connection {
     /// The document, kept to open it again after a trap. It holds secrets:
     /// this type has no `Debug`.
     config: String,
-    cache_key: String,
     /// The instance, or `None` after a trap until the next call reopens.
     kept: Mutex<Option<Kept>>,
 }
@@ -573,10 +567,12 @@ impl Connection {
         Ok(value)
     }
 
-    /// The key under which this configuration's token state is kept, read
-    /// once when the connection was opened.
-    pub fn cache_key(&self) -> &str {
-        &self.cache_key
+    /// The key under which this configuration's token state is kept in a
+    /// store whose secret is `store_secret`.
+    pub fn cache_key(&self, store_secret: &[u8]) -> Result<String> {
+        self.call("connection.cache-key", |guest, store, handle| {
+            guest.call_cache_key(store, handle, store_secret)
+        })
     }
 
     /// What to do next for an API call, given the state held for the
@@ -1273,7 +1269,7 @@ mod tests {
                 .expect("served"),
             Verdict::Accept
         ));
-        assert_eq!(connection.cache_key(), "fine");
+        assert_eq!(connection.cache_key(b"").expect("served"), "fine");
     }
 
     #[cfg(target_os = "linux")]

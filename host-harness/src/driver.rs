@@ -142,6 +142,8 @@ pub struct TokenManager {
     /// How long a renewal waits for another worker's: longer than a
     /// renewal's requests may take.
     lease_wait: Duration,
+    /// The store's secret, which keys the cache keys; read once.
+    store_secret: std::sync::OnceLock<Vec<u8>>,
 }
 
 fn host(error: anyhow::Error) -> SharedTokenError {
@@ -158,6 +160,7 @@ impl TokenManager {
             store,
             cache: Mutex::new(Cache::default()),
             lease_wait,
+            store_secret: std::sync::OnceLock::new(),
         }
     }
 
@@ -166,9 +169,22 @@ impl TokenManager {
         &self.harness
     }
 
-    /// The cache key of a configuration, from the component.
+    /// The cache key of a configuration, from the component, keyed by the
+    /// store's secret.
     pub fn cache_key(&self, config: &str) -> Result<String, SharedTokenError> {
-        Ok(self.connection(config)?.cache_key().to_owned())
+        self.key(&*self.connection(config)?)
+    }
+
+    /// The key under which a connection's state is kept in this store.
+    fn key(&self, connection: &Connection) -> Result<String, SharedTokenError> {
+        let secret = match self.store_secret.get() {
+            Some(secret) => secret,
+            None => {
+                let secret = self.store.secret().map_err(host)?;
+                self.store_secret.get_or_init(|| secret)
+            }
+        };
+        connection.cache_key(secret).map_err(host)
     }
 
     fn connection(&self, config: &str) -> Result<Arc<Connection>, SharedTokenError> {
@@ -181,11 +197,11 @@ impl TokenManager {
     /// retries once.
     pub fn call(&self, config: &str, request: &Request) -> Result<CallOutcome, SharedTokenError> {
         let connection = self.connection(config)?;
-        let key = connection.cache_key();
+        let key = &self.key(&connection)?;
         let mut steps = Vec::new();
         let mut retried = false;
         loop {
-            let (authorized, used, source) = self.authorized(&connection, request)?;
+            let (authorized, used, source) = self.authorized(&connection, key, request)?;
             steps.push(format!("token {source}"));
             let response = self.harness.send(&authorized).map_err(host)?;
             steps.push(format!(
@@ -213,7 +229,8 @@ impl TokenManager {
         request: &Request,
     ) -> Result<(Request, TokenSource), SharedTokenError> {
         let connection = self.connection(config)?;
-        let (authorized, _, source) = self.authorized(&connection, request)?;
+        let key = self.key(&connection)?;
+        let (authorized, _, source) = self.authorized(&connection, &key, request)?;
         Ok((authorized, source))
     }
 
@@ -228,7 +245,8 @@ impl TokenManager {
             headers: Vec::new(),
             body: Vec::new(),
         };
-        let (_, used, source) = self.authorized(&connection, &nowhere)?;
+        let key = self.key(&connection)?;
+        let (_, used, source) = self.authorized(&connection, &key, &nowhere)?;
         let token = self
             .harness
             .describe(&connection, &used)
@@ -242,9 +260,9 @@ impl TokenManager {
     fn authorized(
         &self,
         connection: &Connection,
+        key: &str,
         request: &Request,
     ) -> Result<(Request, TokenState, TokenSource), SharedTokenError> {
-        let key = connection.cache_key();
         let mut source = TokenSource::Cache;
         for _ in 0..MAX_STEPS {
             let held = self.held(key, &mut source)?;
@@ -268,7 +286,9 @@ impl TokenManager {
                     }
                     return Ok((authorized, used, source));
                 }
-                Step::Fetch(fetch) => source = self.renew(connection, held.as_ref(), fetch)?,
+                Step::Fetch(fetch) => {
+                    source = self.renew(connection, key, held.as_ref(), fetch)?;
+                }
                 Step::LogIn(reason) => {
                     return Err(host(anyhow!(
                         "{reason}: log in first (`oauth-harness login` or `exchange` keeps the token for this configuration)"
@@ -351,10 +371,10 @@ impl TokenManager {
     fn renew(
         &self,
         connection: &Connection,
+        key: &str,
         held: Option<&TokenState>,
         fetch: TokenFetch,
     ) -> Result<TokenSource, SharedTokenError> {
-        let key = connection.cache_key();
         let leader = {
             let mut cache = lock(&self.cache);
             match cache.flights.get(key) {
@@ -388,7 +408,7 @@ impl TokenManager {
                     flight,
                     published: false,
                 };
-                guard.publish(self.lead(connection, held, fetch))
+                guard.publish(self.lead(connection, key, held, fetch))
             }
         }
     }
@@ -399,10 +419,10 @@ impl TokenManager {
     fn lead(
         &self,
         connection: &Connection,
+        key: &str,
         held: Option<&TokenState>,
         fetch: TokenFetch,
     ) -> Outcome {
-        let key = connection.cache_key();
         self.store_unsaved(key)?;
         // Another caller of this process may have replaced the state since
         // this one read it: then ask the component again about that one.
@@ -491,7 +511,7 @@ impl TokenManager {
     pub fn kept(&self, config: &str) -> Result<Option<ObtainedToken>, SharedTokenError> {
         let connection = self.connection(config)?;
         let mut source = TokenSource::Cache;
-        let Some(state) = self.held(connection.cache_key(), &mut source)? else {
+        let Some(state) = self.held(&self.key(&connection)?, &mut source)? else {
             return Ok(None);
         };
         self.harness
@@ -522,7 +542,7 @@ impl TokenManager {
             .revoked(&token.state, which)
             .map_err(host)?
             .map_err(|failure| Arc::new(TokenError::Connector(failure)))?;
-        self.replace(connection.cache_key(), &token.state, left.as_ref())?;
+        self.replace(&self.key(&connection)?, &token.state, left.as_ref())?;
         Ok(true)
     }
 }

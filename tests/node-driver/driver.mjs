@@ -39,6 +39,11 @@ function checked(what, fn) {
 /** A store kept in this process's memory. */
 export class MemoryStore {
   #states = new Map();
+  #secret = crypto.getRandomValues(new Uint8Array(32));
+  /** The store's own secret, which keys the cache keys (synchronous). */
+  secret() {
+    return this.#secret;
+  }
   load(key) {
     return this.#states.get(key);
   }
@@ -74,7 +79,7 @@ export class TokenDriver {
 
   constructor({ connection, config, store = new MemoryStore(), send = fetchSend, clock, random }) {
     this.connection = checked('the configuration', () => connection.Connection.open(config));
-    this.key = this.connection.cacheKey();
+    this.key = this.connection.cacheKey(store.secret());
     this.store = store;
     this.send = send;
     this.clock = clock ?? (() => Math.floor(Date.now() / 1000));

@@ -11,6 +11,6 @@ fuzz_target!(|text: &str| {
         let cx = connector::Context { now: 1_700_000_000, nonce: vec![9; 32] };
         let _ = connector::token_request(&config, &cx);
         let _ = connector::authorization_url(&config, &cx, None, None);
-        let _ = connector::token_cache_key(&config);
+        let _ = connector::token_cache_key(&config, b"secret");
     }
 });

@@ -135,6 +135,8 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 pub struct AtRest<S> {
     inner: S,
     keys: Option<(XChaCha20Poly1305, [u8; 32])>,
+    /// With a key, the cache keys' secret derives from it and rests nowhere.
+    cache_secret: Option<[u8; 32]>,
     /// The inner store, for messages.
     name: String,
 }
@@ -151,6 +153,7 @@ impl<S: TokenStore> AtRest<S> {
                     key.derive(b"oauth-harness store nonce"),
                 )
             }),
+            cache_secret: key.map(|key| key.derive(b"oauth-harness store cache keys")),
             name: name.to_owned(),
         }
     }
@@ -244,7 +247,38 @@ impl<S: TokenStore> Lease for EncryptedLease<'_, S> {
     }
 }
 
+/// Where a store keeps a sealed value that tells whether the key given is
+/// the one its tokens were sealed with.
+const KEY_CHECK: &str = "oauth-harness:key-check";
+
+impl<S: TokenStore> AtRest<S> {
+    /// Refuses a wrong key (or none, where tokens rest encrypted) before
+    /// anything is read or written: the key check the store holds opens only
+    /// with the key that sealed it, and is sealed at the first use.
+    fn check_key(&self) -> Result<()> {
+        match (self.keys.is_some(), self.inner.load(KEY_CHECK)?) {
+            (true, Some(stored)) => self.open(KEY_CHECK, stored).map(drop),
+            (true, None) => self.inner.save(
+                KEY_CHECK,
+                &self.seal(KEY_CHECK, &TokenState::new("key check".into(), None))?,
+            ),
+            (false, Some(stored)) => self.open(KEY_CHECK, stored).map(drop),
+            (false, None) => Ok(()),
+        }
+    }
+}
+
 impl<S: TokenStore> TokenStore for AtRest<S> {
+    fn secret(&self) -> Result<Vec<u8>> {
+        // Asked for once, before the first key is formed: the place to
+        // refuse a wrong key.
+        self.check_key()?;
+        match &self.cache_secret {
+            Some(secret) => Ok(secret.to_vec()),
+            None => self.inner.secret(),
+        }
+    }
+
     fn load(&self, key: &str) -> Result<Option<TokenState>> {
         self.inner
             .load(key)?

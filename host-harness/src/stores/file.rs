@@ -35,6 +35,9 @@ const FILE_VERSION: u32 = 2;
 struct StoreFile {
     format: String,
     version: u32,
+    /// The store's secret, which keys the cache keys (base64).
+    #[serde(default)]
+    secret: Option<String>,
     states: HashMap<String, StoredState>,
 }
 
@@ -80,9 +83,17 @@ impl FileStore {
     }
 
     fn read_all(&self) -> Result<HashMap<String, StoredState>> {
+        Ok(self
+            .read_file()?
+            .map(|file| file.states)
+            .unwrap_or_default())
+    }
+
+    /// The whole file, if there is one.
+    fn read_file(&self) -> Result<Option<StoreFile>> {
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
                 return Err(anyhow!(
                     "failed to read the token store `{}`: {e}",
@@ -100,7 +111,25 @@ impl FileStore {
         if file.format != FILE_FORMAT || file.version != FILE_VERSION {
             return Err(damaged());
         }
-        Ok(file.states)
+        Ok(Some(file))
+    }
+
+    /// The secret a file holds.
+    fn secret_in(&self, file: &StoreFile) -> Result<Option<Vec<u8>>> {
+        use base64::Engine as _;
+        file.secret
+            .as_deref()
+            .map(|text| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|_| {
+                        anyhow!(
+                            "the token store `{}` holds a damaged secret: move it aside or delete it",
+                            self.path.display()
+                        )
+                    })
+            })
+            .transpose()
     }
 
     /// Runs a change of the whole file under the locks, and writes the
@@ -114,9 +143,20 @@ impl FileStore {
         self.wait_for_lock(&lock_file, &lock_path, LOCK_WAIT)?;
         // Under the lock no one else writes: what a crash left is stale.
         remove_stale_temporaries(&self.path)?;
-        let mut states = self.read_all()?;
+        let (mut states, secret) = match self.read_file()? {
+            Some(file) => (file.states, file.secret),
+            None => (HashMap::new(), None),
+        };
         let (write, value) = change(&mut states);
         if write {
+            // The first write gives the store its secret, kept from then on.
+            let secret = match secret {
+                Some(secret) => secret,
+                None => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(super::new_secret()?)
+                }
+            };
             let now = unix_now();
             states.retain(|_, state| {
                 state
@@ -126,6 +166,7 @@ impl FileStore {
             let file = StoreFile {
                 format: FILE_FORMAT.into(),
                 version: FILE_VERSION,
+                secret: Some(secret),
                 states,
             };
             replace_private(&self.path, &serde_json::to_vec_pretty(&file)?)?;
@@ -209,6 +250,27 @@ impl FileStore {
 }
 
 impl TokenStore for FileStore {
+    fn secret(&self) -> Result<Vec<u8>> {
+        if let Some(secret) = self
+            .read_file()?
+            .as_ref()
+            .map(|file| self.secret_in(file))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(secret);
+        }
+        // None yet: a write under the lock creates it (or keeps the one
+        // another process created meanwhile).
+        self.change(|_| (true, ()))?;
+        self.read_file()?
+            .as_ref()
+            .map(|file| self.secret_in(file))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| anyhow!("the token store `{}` kept no secret", self.path.display()))
+    }
+
     fn load(&self, key: &str) -> Result<Option<TokenState>> {
         Ok(self
             .read_all()?

@@ -42,6 +42,10 @@ pub trait TokenStore: Send + Sync {
         expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool>;
+    /// The store's own random secret, which keys the cache keys (an
+    /// HMAC): every worker sharing the store reads the same, and whoever
+    /// reads only the keys learns nothing about the credentials.
+    fn secret(&self) -> Result<Vec<u8>>;
     /// Waits at most `wait` for the renewal lease on a cache key: one
     /// holder at a time, released when the returned guard is dropped or
     /// when its holder dies. Fails naming the store when the wait runs out.
@@ -78,6 +82,17 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
     fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
         (**self).lease(key, wait)
     }
+
+    fn secret(&self) -> Result<Vec<u8>> {
+        (**self).secret()
+    }
+}
+
+/// 32 fresh random bytes: a new store's secret.
+pub(crate) fn new_secret() -> Result<Vec<u8>> {
+    let mut secret = vec![0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow!("the system random generator failed: {e}"))?;
+    Ok(secret)
 }
 
 /// A store that forgets everything when the process ends (`--no-store`).
@@ -87,6 +102,7 @@ pub struct MemoryStore {
     /// The keys whose lease is held, and a signal when one is released.
     leased: Mutex<std::collections::HashSet<String>>,
     released: Condvar,
+    secret: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// A lease on a key of a [`MemoryStore`].
@@ -134,6 +150,14 @@ impl TokenStore for MemoryStore {
             None => states.remove(key),
         };
         Ok(true)
+    }
+
+    fn secret(&self) -> Result<Vec<u8>> {
+        if let Some(secret) = self.secret.get() {
+            return Ok(secret.clone());
+        }
+        let fresh = new_secret()?;
+        Ok(self.secret.get_or_init(|| fresh).clone())
     }
 
     fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {

@@ -245,6 +245,29 @@ impl Drop for RedisLease<'_> {
 }
 
 impl TokenStore for RedisStore {
+    fn secret(&self) -> Result<Vec<u8>> {
+        use base64::Engine as _;
+        let key = format!("{NAMESPACE}:secret");
+        let fresh = base64::engine::general_purpose::STANDARD.encode(super::new_secret()?);
+        // The first worker's secret stays: SET NX, then read what is there.
+        let stored: Option<String> = self.with("read the store's secret", |connection| {
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(&fresh)
+                .arg("NX")
+                .query::<Option<String>>(connection)?;
+            redis::cmd("GET").arg(&key).query(connection)
+        })?;
+        stored
+            .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "the Redis token store `{}` holds a damaged secret under `{key}`: delete that key",
+                    self.shown
+                )
+            })
+    }
+
     fn load(&self, key: &str) -> Result<Option<TokenState>> {
         let text: Option<String> = self.with("read a token", |connection| {
             redis::cmd("GET")

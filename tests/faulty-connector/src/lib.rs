@@ -98,7 +98,7 @@ impl wit::GuestConnection for Connection {
         Ok(wit::Connection::new(Connection { word: config }))
     }
 
-    fn cache_key(&self) -> String {
+    fn cache_key(&self, _: Vec<u8>) -> String {
         self.word.clone()
     }
 

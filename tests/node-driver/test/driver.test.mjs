@@ -90,6 +90,7 @@ function driverFor(config, { store = new MemoryStore(), clock, events = [] } = {
 function recordingStore(events) {
   const inner = new MemoryStore();
   return {
+    secret: () => inner.secret(),
     load: async (key) => inner.load(key),
     save: async (key, state) => {
       events.push({ op: 'save', state });
@@ -270,6 +271,7 @@ test("another worker's renewal is taken from the store, not repeated", async () 
   // state, which is due for renewal; the store now holds A's new one.
   let first = true;
   const bView = {
+    secret: () => shared.secret(),
     load: (key) => (first ? ((first = false), stale) : shared.load(key)),
     save: (key, state) => shared.save(key, state),
     replaceIfUnchanged: (key, expected, next) => shared.replaceIfUnchanged(key, expected, next),
