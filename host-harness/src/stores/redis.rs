@@ -314,7 +314,17 @@ impl TokenStore for RedisStore {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random)
             .map_err(|e| anyhow!("the system random generator failed: {e}"))?;
-        let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        // The holder's host and process, then the random part that proves
+        // it: an operator looking at a stuck lease sees whose it is.
+        let token = format!(
+            "{}:{}:{}",
+            hostname(),
+            std::process::id(),
+            random
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
         // The renewal's own time, and the Redis calls around it.
         let hold = hold + IO_TIMEOUT * 3;
         let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -359,6 +369,15 @@ impl TokenStore for RedisStore {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// This machine's name, for lease values (`unknown` where it cannot be read).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// A Redis URL with its password replaced, for messages and output.
