@@ -542,7 +542,8 @@ mod every_grant {
             "token_url": server.token_url(),
             "client_id": "demo-jwt",
             "client_auth": "private_key_jwt",
-            "client_assertion": {"header": {"alg": "ES256"}, "private_key": keys::EC_PRIVATE},
+            "client_assertion": {"header": {"alg": "RS256", "kid": "client-rsa-1"},
+                                 "private_key": keys::CLIENT_RSA_PRIVATE},
         });
         let token = harness_for(&server)
             .obtain_token(&config.to_string())
@@ -563,6 +564,30 @@ mod every_grant {
             (error.error.as_str(), error.status),
             ("invalid_client", Some(401))
         );
+
+        // Keys are bound to their role: the issuer's key cannot authenticate
+        // the client, whatever `kid` the header names...
+        for kid in [json!(null), json!("client-rsa-1"), json!("rsa-1")] {
+            let mut swapped = config.clone();
+            swapped["client_assertion"] = json!({"header": {"alg": "RS256", "kid": kid},
+                                                 "private_key": keys::RSA_PRIVATE});
+            let error = rejected(harness_for(&server).obtain_token(&swapped.to_string()));
+            assert_eq!(error.error, "invalid_client", "kid {kid}");
+        }
+        // ...and the client's key cannot sign the issuer's grants.
+        let grant = json!({
+            "grant_type": "jwt_bearer", "token_url": server.token_url(), "client_auth": "none",
+            "client_id": "demo-public",
+            "jwt": {"header": {"alg": "RS256"}, "issuer": ASSERTION_ISSUER, "subject": "alice",
+                    "private_key": keys::CLIENT_RSA_PRIVATE},
+        });
+        let error = rejected(harness_for(&server).obtain_token(&grant.to_string()));
+        assert_eq!(error.error, "invalid_grant");
+        let mut right = grant.clone();
+        right["jwt"]["private_key"] = json!(keys::RSA_PRIVATE);
+        harness_for(&server)
+            .obtain_token(&right.to_string())
+            .expect("the issuer's own key signs its grants");
     }
 
     fn login_config(server: &AuthorizationServer, client_id: &str, client_auth: &str) -> Value {
@@ -779,7 +804,7 @@ mod every_grant {
         }
         if registered.auth.client_auth() == "private_key_jwt" {
             config["client_assertion"] =
-                json!({"header": {"alg": "EdDSA"}, "private_key": keys::ED25519_PRIVATE});
+                json!({"header": {"alg": "PS256"}, "private_key": keys::CLIENT_RSA_PRIVATE});
         }
         config
     }

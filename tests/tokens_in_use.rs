@@ -353,7 +353,7 @@ fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_ma
         "client_auth": "private_key_jwt",
         "client_assertion": {
             "header": {"alg": "RS256"},
-            "private_key": auth_server::registry::keys::RSA_PRIVATE,
+            "private_key": auth_server::registry::keys::CLIENT_RSA_PRIVATE,
         },
     });
     let answer = manager

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::registry::keys;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::registry::RegisteredKey;
 
 /// Clock skew tolerated between the signer and the server.
 const LEEWAY_SECS: u64 = 5;
@@ -18,36 +21,69 @@ pub struct VerifiedAssertion {
     pub subject: String,
 }
 
-/// Verifies signature, `aud` (the token endpoint), `exp`, `nbf`, `iat`
-/// and `jti`, which must not have been seen before its `exp`.
+/// The `iss` an assertion claims, read before its signature is checked:
+/// it says whose registered keys check it.
+pub fn claimed_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
+}
+
+/// Verifies the signature with one of `keys` (the one its `kid` names, or
+/// any of the algorithm's kind when it names none), then `aud` (the token
+/// endpoint), `exp`, `nbf`, `iat` and `jti`, which must not have been seen
+/// before its `exp`.
 pub fn verify(
     jwt: &str,
     token_url: &str,
     seen_ids: &mut HashMap<String, u64>,
     now: u64,
+    keys: &[RegisteredKey],
 ) -> Result<VerifiedAssertion, String> {
     let header =
         jsonwebtoken::decode_header(jwt).map_err(|e| format!("the assertion is not a JWT: {e}"))?;
-    let key = match header.alg {
-        Algorithm::RS256
-        | Algorithm::RS384
-        | Algorithm::RS512
-        | Algorithm::PS256
-        | Algorithm::PS384
-        | Algorithm::PS512 => DecodingKey::from_rsa_pem(keys::RSA_PUBLIC.as_bytes()),
-        Algorithm::ES256 => DecodingKey::from_ec_pem(keys::EC_PUBLIC.as_bytes()),
-        Algorithm::EdDSA => DecodingKey::from_ed_pem(keys::ED25519_PUBLIC.as_bytes()),
-        other => return Err(format!("the algorithm {other:?} is not accepted")),
+    let candidates: Vec<&RegisteredKey> = match &header.kid {
+        Some(kid) => keys.iter().filter(|key| key.kid == kid).collect(),
+        None => keys.iter().collect(),
+    };
+    if candidates.is_empty() {
+        return Err(match header.kid {
+            Some(kid) => format!("no key `{kid}` is registered for this signer"),
+            None => "no key is registered for this signer".into(),
+        });
     }
-    .map_err(|e| format!("the registered key cannot be read: {e}"))?;
     let mut validation = Validation::new(header.alg);
     validation.set_audience(&[token_url]);
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     validation.validate_nbf = true;
     validation.leeway = LEEWAY_SECS;
-    let claims = jsonwebtoken::decode::<Value>(jwt, &key, &validation)
-        .map_err(|e| format!("the assertion is invalid: {e}"))?
-        .claims;
+    let mut last_problem = String::from("no registered key verifies its signature");
+    let mut claims = None;
+    for candidate in candidates {
+        let key = match header.alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => DecodingKey::from_rsa_pem(candidate.pem.as_bytes()),
+            Algorithm::ES256 => DecodingKey::from_ec_pem(candidate.pem.as_bytes()),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(candidate.pem.as_bytes()),
+            other => return Err(format!("the algorithm {other:?} is not accepted")),
+        };
+        // A key of another kind does not read as this algorithm's: next.
+        let Ok(key) = key else {
+            continue;
+        };
+        match jsonwebtoken::decode::<Value>(jwt, &key, &validation) {
+            Ok(decoded) => {
+                claims = Some(decoded.claims);
+                break;
+            }
+            Err(e) => last_problem = e.to_string(),
+        }
+    }
+    let claims = claims.ok_or_else(|| format!("the assertion is invalid: {last_problem}"))?;
     if claims["iat"]
         .as_u64()
         .is_some_and(|iat| iat > now + LEEWAY_SECS)

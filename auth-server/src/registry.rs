@@ -148,10 +148,16 @@ pub const USERS: &[User] = &[
 /// section 3): its `sub` must name a user.
 pub const ASSERTION_ISSUER: &str = "demo-issuer";
 
-/// The fixture key pairs. The public halves are registered for the
-/// `demo-jwt` client and the trusted issuer; the private halves are what
+/// The fixture key pairs. The public halves are registered — the first
+/// three for the trusted issuer's grants, the client key for the `demo-jwt`
+/// client's authentication, never both — and the private halves are what
 /// their configurations sign with.
 pub mod keys {
+    /// The `demo-jwt` client's own RSA 2048 key, PKCS#8: for client
+    /// assertions only.
+    pub const CLIENT_RSA_PRIVATE: &str = include_str!("../fixtures/client-rsa.pem");
+    /// Its public half.
+    pub const CLIENT_RSA_PUBLIC: &str = include_str!("../fixtures/client-rsa.pub.pem");
     /// RSA 2048, PKCS#8.
     pub const RSA_PRIVATE: &str = include_str!("../fixtures/rsa.pem");
     /// The same RSA key, encrypted (PBES2, AES-256-CBC) with [`RSA_ENCRYPTED_PASSWORD`].
@@ -168,6 +174,42 @@ pub mod keys {
     pub const EC_PUBLIC: &str = include_str!("../fixtures/ec-p256.pub.pem");
     /// The Ed25519 public key.
     pub const ED25519_PUBLIC: &str = include_str!("../fixtures/ed25519.pub.pem");
+}
+
+/// A public key registered for an assertion's signer, with its `kid`.
+pub struct RegisteredKey {
+    /// The key id an assertion's header may name.
+    pub kid: &'static str,
+    /// The public key, PEM.
+    pub pem: &'static str,
+}
+
+/// The keys the trusted issuer ([`ASSERTION_ISSUER`]) signs grants with.
+pub const ISSUER_KEYS: &[RegisteredKey] = &[
+    RegisteredKey {
+        kid: "rsa-1",
+        pem: keys::RSA_PUBLIC,
+    },
+    RegisteredKey {
+        kid: "ec-1",
+        pem: keys::EC_PUBLIC,
+    },
+    RegisteredKey {
+        kid: "ed-1",
+        pem: keys::ED25519_PUBLIC,
+    },
+];
+
+/// The keys a client authenticates with (`private_key_jwt`): its own, not
+/// the issuer's, so an assertion signed for one role fails in the other.
+pub fn client_keys(client_id: &str) -> &'static [RegisteredKey] {
+    match client_id {
+        "demo-jwt" => &[RegisteredKey {
+            kid: "client-rsa-1",
+            pem: keys::CLIENT_RSA_PUBLIC,
+        }],
+        _ => &[],
+    }
 }
 
 /// The registered client with this id.

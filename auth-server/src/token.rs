@@ -223,6 +223,7 @@ fn grant(
                 &token_url,
                 &mut state.seen_assertions,
                 now,
+                registry::ISSUER_KEYS,
             )
             .map_err(|e| OAuthError::new("invalid_grant", e))?;
             // The fixture keys belong to one trusted issuer: a client may
@@ -466,8 +467,16 @@ pub(super) fn authenticate(
             ));
         }
         let token_url = state.token_url.clone();
-        let verified = assertion::verify(jwt, &token_url, &mut state.seen_assertions, now)
-            .map_err(OAuthError::invalid_client)?;
+        // The client's own registered keys check its assertion.
+        let claimed = assertion::claimed_issuer(jwt).unwrap_or_default();
+        let verified = assertion::verify(
+            jwt,
+            &token_url,
+            &mut state.seen_assertions,
+            now,
+            registry::client_keys(&claimed),
+        )
+        .map_err(OAuthError::invalid_client)?;
         // RFC 7523 section 3: for client authentication, iss and sub are the client.
         if verified.issuer != verified.subject || body_id.is_some_and(|id| *id != verified.subject)
         {

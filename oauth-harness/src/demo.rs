@@ -91,7 +91,7 @@ const SCENARIOS: &[Scenario] = &[
         note: "RS256",
         flow: Flow::Token,
         wrong_secret: false,
-        extra: || json!({"client_assertion": signed_with("RS256", keys::RSA_PRIVATE)}),
+        extra: || json!({"client_assertion": signed_with("RS256", keys::CLIENT_RSA_PRIVATE)}),
     },
     Scenario {
         grant: "refresh_token",
@@ -120,12 +120,12 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         grant: "password",
         client_id: "demo-jwt",
-        note: "ES256",
+        note: "PS256",
         flow: Flow::Token,
         wrong_secret: false,
         extra: || {
             json!({"username": USERS[1].username, "password": USERS[1].password,
-                   "client_assertion": signed_with("ES256", keys::EC_PRIVATE)})
+                   "client_assertion": signed_with("PS256", keys::CLIENT_RSA_PRIVATE)})
         },
     },
     Scenario {
@@ -159,7 +159,7 @@ const SCENARIOS: &[Scenario] = &[
         extra: || {
             json!({"jwt": {"header": {"alg": "RS512"}, "issuer": ASSERTION_ISSUER, "subject": USERS[0].username,
                            "private_key": keys::RSA_ENCRYPTED, "private_key_password": keys::RSA_ENCRYPTED_PASSWORD},
-                   "client_assertion": signed_with("RS256", keys::RSA_PRIVATE)})
+                   "client_assertion": signed_with("RS256", keys::CLIENT_RSA_PRIVATE)})
         },
     },
     Scenario {
