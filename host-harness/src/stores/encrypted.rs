@@ -135,8 +135,6 @@ fn hex(text: &str) -> Option<Vec<u8>> {
 pub struct AtRest<S> {
     inner: S,
     keys: Option<(XChaCha20Poly1305, [u8; 32])>,
-    /// With a key, the cache keys' secret derives from it and rests nowhere.
-    cache_secret: Option<[u8; 32]>,
     /// The inner store, for messages.
     name: String,
 }
@@ -153,7 +151,6 @@ impl<S: TokenStore> AtRest<S> {
                     key.derive(b"oauth-harness store nonce"),
                 )
             }),
-            cache_secret: key.map(|key| key.derive(b"oauth-harness store cache keys")),
             name: name.to_owned(),
         }
     }
@@ -271,12 +268,11 @@ impl<S: TokenStore> AtRest<S> {
 impl<S: TokenStore> TokenStore for AtRest<S> {
     fn secret(&self) -> Result<Vec<u8>> {
         // Asked for once, before the first key is formed: the place to
-        // refuse a wrong key.
+        // refuse a wrong key. The cache keys stay keyed by the store's own
+        // secret, so giving a key later finds the states stored before
+        // (and seals them at their next save).
         self.check_key()?;
-        match &self.cache_secret {
-            Some(secret) => Ok(secret.to_vec()),
-            None => self.inner.secret(),
-        }
+        self.inner.secret()
     }
 
     fn load(&self, key: &str) -> Result<Option<TokenState>> {
@@ -368,6 +364,26 @@ mod tests {
         let keyless = AtRest::new(inner.clone(), None, "`test`");
         let error = keyless.load("k").expect_err("no key").to_string();
         assert!(error.contains(KEY_VARIABLE), "{error}");
+    }
+
+    #[test]
+    fn a_key_given_later_finds_the_tokens_stored_before_and_seals_them() {
+        let inner = std::sync::Arc::new(MemoryStore::default());
+        let plain = AtRest::new(inner.clone(), None, "`test`");
+        let state = TokenState::new(r#"{"refresh_token":"rt-plain"}"#.into(), None);
+        plain.save("k", &state).expect("saved");
+        let keyless_secret = plain.secret().expect("a secret");
+
+        let sealed = AtRest::new(inner.clone(), Some(&key(3)), "`test`");
+        assert_eq!(
+            sealed.secret().expect("the same"),
+            keyless_secret,
+            "the same cache keys"
+        );
+        assert_eq!(sealed.load("k").expect("read"), Some(state.clone()));
+        sealed.save("k", &state).expect("saved");
+        let at_rest = inner.load("k").expect("read").expect("stored");
+        assert!(at_rest.data().starts_with(MARK) && !at_rest.data().contains("rt-plain"));
     }
 
     #[test]
