@@ -197,8 +197,7 @@ pub(crate) fn shown(text: &str, max: usize) -> String {
     let neutral: String = text
         .chars()
         .flat_map(|c| {
-            let hidden = c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            let hidden = c.is_control() || invisible(c);
             let written: Vec<char> = if hidden {
                 c.escape_unicode().collect()
             } else {
@@ -259,6 +258,12 @@ fn null_the_number_before(body: &[u8], line: usize, column: usize) -> Option<Vec
     mended[start..start + 4].copy_from_slice(b"null");
     mended[start + 4..end].fill(b' ');
     Some(mended)
+}
+
+/// Characters that change how a terminal lays text out without showing:
+/// bidirectional marks and overrides, line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The response members: a JSON object, or form fields when the server
@@ -448,7 +453,13 @@ fn snippet(body: &[u8]) -> String {
     };
     let flat: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     redact(&cut(flat.trim(), SNIPPET_CHARS))
 }
@@ -501,7 +512,8 @@ fn redact_named_values(text: &str) -> String {
             let end = (i..chars.len())
                 .find(|&j| !is_name(chars[j]))
                 .unwrap_or(chars.len());
-            if end < chars.len() && chars[end] == '=' {
+            // `name=value` or `name: value`.
+            if end < chars.len() && matches!(chars[end], '=' | ':') {
                 (chars[i..end].iter().collect::<String>(), Some(end + 1))
             } else {
                 (String::new(), None)
@@ -512,13 +524,35 @@ fn redact_named_values(text: &str) -> String {
         match after {
             Some(mut k) if secret_member(&name) => {
                 out.extend(&chars[i..k]);
-                while k < chars.len() && chars[k] == ' ' {
+                while k < chars.len() && chars[k].is_whitespace() {
                     out.push(' ');
                     k += 1;
                 }
-                // The value: a quoted string (escapes included), or a run
-                // up to the next delimiter.
-                if k < chars.len() && chars[k] == '"' {
+                // The value: a list or an object (to its matching bracket),
+                // a quoted string (escapes included), or a run up to the
+                // next delimiter.
+                if k < chars.len() && matches!(chars[k], '[' | '{') {
+                    let mut depth = 0usize;
+                    let mut in_string = false;
+                    while k < chars.len() {
+                        match chars[k] {
+                            '\\' if in_string => k += 1,
+                            '"' => in_string = !in_string,
+                            '[' | '{' if !in_string => depth += 1,
+                            ']' | '}' if !in_string => {
+                                depth = depth.saturating_sub(1);
+                                if depth == 0 {
+                                    k += 1;
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        k += 1;
+                    }
+                    out.push_str("[redacted]");
+                    i = k.min(chars.len());
+                } else if k < chars.len() && chars[k] == '"' {
                     k += 1;
                     while k < chars.len() && chars[k] != '"' {
                         k += if chars[k] == '\\' { 2 } else { 1 };
@@ -982,6 +1016,20 @@ mod tests {
                 );
             }
             assert!(shown.contains("redacted"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn named_secrets_are_redacted_whatever_the_spacing_or_shape() {
+        for body in [
+            "{\"access_token\":\t\"SlAV32hkKG\",}",
+            "{\"access_token\":\n  \"SlAV32hkKG\",}",
+            "refresh_token: SlAV32hkKG (upstream)",
+            "{\"tokens\": [\"one\", \"SlAV32hkKG\"],}",
+            "{\"credentials\": {\"secret\": \"x\", \"key\": \"SlAV32hkKG\"},}",
+        ] {
+            let shown = redact_named_values(body);
+            assert!(!shown.contains("SlAV32hkKG"), "{body:?} -> {shown:?}");
         }
     }
 }
