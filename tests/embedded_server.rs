@@ -673,6 +673,7 @@ mod every_grant {
         // The same login answered by another server (a mix-up): refused
         // before its code reaches any token endpoint.
         let login = harness.authorization(&config, None, None).expect("a URL");
+        let exchanged = server.received_requests().len();
         let elsewhere = login.url.replace(server.base_url(), other.base_url());
         let redirect = browser::follow_authorization(&http, &elsewhere).expect("a redirect");
         match harness.finish_login(&config, &redirect, &login) {
@@ -681,7 +682,11 @@ mod every_grant {
             }
             other => panic!("a redirect from another issuer must be refused: {other:?}"),
         }
-        assert!(other.received_requests().is_empty());
+        assert_eq!(
+            server.received_requests().len(),
+            exchanged,
+            "the foreign code reached no token endpoint"
+        );
     }
 
     #[test]

@@ -414,6 +414,7 @@ pub fn schema() -> Value {
             when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ID, key::CLIENT_ASSERTION]),
             only_when(key::GRANT_TYPE, &["password"], Some("refresh_token"), &[key::USERNAME, key::PASSWORD]),
             only_when(key::GRANT_TYPE, &["jwt_bearer"], Some("refresh_token"), &[key::JWT]),
+            only_when(key::GRANT_TYPE, &["authorization_code", "implicit"], Some("refresh_token"), &[key::ISSUER_ID]),
             only_when(key::CLIENT_AUTH, &["basic", "body"], Some("basic"), &[key::CLIENT_SECRET]),
             only_when(key::CLIENT_AUTH, &["private_key_jwt"], Some("basic"), &[key::CLIENT_ASSERTION]),
             // A public client's code exchange is protected by S256 alone.

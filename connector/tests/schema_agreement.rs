@@ -20,6 +20,7 @@ fn valid_documents() -> Vec<Value> {
             "grant_type": grant, "token_url": token_url, "client_id": "app", "client_auth": auth,
             "authorization_url": "https://as.example.com/authorize", "redirect_uri": "http://127.0.0.1:53682/cb",
             "prompt": "consent", "pkce": "S256", "request_refresh_token": true, "login_hint": "alice",
+            "issuer": "https://as.example.com",
             "extra_authorization_params": {"ui_locales": "de"},
         });
         if auth == "basic" {

@@ -99,6 +99,11 @@ impl<'a> Reader<'a> {
         if grant_name != Some("jwt_bearer") {
             self.not_applicable(key::JWT, grant_name);
         }
+        // The server's issuer identifier checks a login's redirect; for
+        // other grants it would be a misplaced `jwt.issuer`, silently unused.
+        if !matches!(grant_name, Some("authorization_code" | "implicit")) {
+            self.not_applicable(key::ISSUER_ID, grant_name);
+        }
         if let Some(client) = &client
             && client.client_id.is_none()
         {
