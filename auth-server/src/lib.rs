@@ -155,7 +155,8 @@ impl State {
     fn tidy(&mut self, now: u64) {
         self.access_tokens.retain(|_, grant| grant.expires_at > now);
         self.codes.retain(|_, code| code.expires_at > now);
-        self.seen_assertions.retain(|_, expires| *expires > now);
+        // Kept through the second it lapses, as the verifier still accepts it.
+        self.seen_assertions.retain(|_, expires| *expires >= now);
         for table_len in [
             self.access_tokens.len(),
             self.refresh_tokens.len(),

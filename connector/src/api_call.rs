@@ -45,7 +45,7 @@ pub fn authorize(
         .map_err(|e| Failure::Other(format!("the API URL is not an absolute URL: {e}")))?;
     if url.scheme() != "https" && !(url.scheme() == "http" && crate::config::is_loopback(&url)) {
         return Err(Failure::Other(format!(
-            "the API URL {}://{}/… is not https: a bearer token would travel in clear (RFC 6750 section 5.3); use https, or http only to 127.0.0.1 or [::1]",
+            "the API URL {}://{}/… is not https: a bearer token would travel in clear (RFC 6750 section 5.3); use https, or http only to the loopback interface (127.0.0.1, [::1], localhost)",
             url.scheme(),
             url.host_str().unwrap_or_default()
         )));

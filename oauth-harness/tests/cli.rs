@@ -1,7 +1,9 @@
 //! The `oauth-harness` command line, run as a user would run it.
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use auth_server::TEST_CLIENTS;
 use auth_server::{AuthorizationServer, ServerOptions};
@@ -1072,16 +1074,41 @@ fn serve_refuses_to_write_its_ca_through_a_symbolic_link() {
     let directory = TempFile::new("target.txt", "precious");
     let link = directory.dir.join("ca.pem");
     std::os::unix::fs::symlink(directory.path(), &link).expect("linked");
-    let output = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
+    // A server that wrongly accepted the link would serve forever: give it a
+    // deadline so a regression fails instead of hanging the suite.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_oauth-harness"))
         .args(["serve", "--tls", "--ca-out"])
         .arg(&link)
-        .output()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("oauth-harness runs");
-    assert!(!output.status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            server.kill().expect("killed");
+            panic!("serve kept running with --ca-out pointing at a symbolic link");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    server
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("readable");
+    assert!(!status.success());
+    assert!(stderr.contains("symbolic link"), "{stderr}");
     assert!(
-        text(&output.stderr).contains("symbolic link"),
-        "{}",
-        text(&output.stderr)
+        std::fs::symlink_metadata(&link)
+            .expect("still there")
+            .file_type()
+            .is_symlink(),
+        "the link was replaced"
     );
     assert_eq!(
         std::fs::read_to_string(directory.path()).expect("kept"),
