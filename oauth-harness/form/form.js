@@ -224,12 +224,18 @@ async function finishLogin() {
   // The code has been read: keep it out of the address bar and the history.
   window.history.replaceState(null, '', '/callback');
   const login = sessionStorage.getItem('login');
-  sessionStorage.removeItem('login');
   try {
     if (!login) throw new Error('no login was started from this form');
-    const { token } = await api('/api/finish', { login, redirect_url: redirectUrl });
+    const { token, ignored } = await api('/api/finish', { login, redirect_url: redirectUrl });
+    if (ignored) {
+      // Not this login's redirect: the login still waits for its own.
+      showResult(ignored, 'failed');
+      return;
+    }
+    sessionStorage.removeItem('login');
     showResult(JSON.stringify(token, null, 2), 'obtained');
   } catch (error) {
+    sessionStorage.removeItem('login');
     showResult(error.message, 'failed');
   }
 }

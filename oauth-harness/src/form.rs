@@ -29,7 +29,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use host_harness::component::{FieldError, Login};
+use host_harness::component::{Failure, FieldError, Login};
 use host_harness::{ConnectorHost, Harness, HttpSettings, TokenError};
 
 /// The page itself.
@@ -303,10 +303,16 @@ impl PendingLogins {
         self.waiting.insert(id, (login, now));
     }
 
-    /// The login, unless it expired.
-    fn take(&mut self, id: &str, now: Instant) -> Option<PendingLogin> {
+    /// The login and when it started, unless it expired.
+    fn take(&mut self, id: &str, now: Instant) -> Option<(PendingLogin, Instant)> {
         let (login, started) = self.waiting.remove(id)?;
-        (now.duration_since(started) < LOGIN_EXPIRES).then_some(login)
+        (now.duration_since(started) < LOGIN_EXPIRES).then_some((login, started))
+    }
+
+    /// Puts back a login taken for a redirect that was not its own; it
+    /// keeps its start, so it expires when it would have.
+    fn put_back(&mut self, id: String, login: PendingLogin, started: Instant) {
+        self.waiting.insert(id, (login, started));
     }
 }
 
@@ -320,7 +326,7 @@ struct Finish {
 fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
     let finish: Finish = serde_json::from_str(body)
         .map_err(|e| anyhow::anyhow!("the page sent an unreadable login report: {e}"))?;
-    let pending = shared
+    let (pending, started) = shared
         .logins
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -331,11 +337,26 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
                 LOGIN_EXPIRES.as_secs() / 60
             )
         })?;
-    let token =
-        shared
-            .harness
-            .finish_login(&pending.config, &finish.redirect_url, &pending.login)?;
-    Ok(json!({"token": token.to_json(false)}))
+    match shared
+        .harness
+        .finish_login(&pending.config, &finish.redirect_url, &pending.login)
+    {
+        Ok(token) => Ok(json!({"token": token.to_json(false)})),
+        // Not this login's redirect (no or another `state`, another
+        // issuer): any page can send the browser to /callback, and must not
+        // end the login, which goes on waiting for its own redirect.
+        Err(TokenError::Connector(Failure::BadRedirect(why))) => {
+            shared
+                .logins
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .put_back(finish.login, pending, started);
+            Ok(json!({"ignored": format!(
+                "this redirect does not belong to the login that is waiting ({why}); it was ignored, and the login goes on waiting for its own"
+            )}))
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// A rotated refresh token goes back to the page, which holds the form:
@@ -413,6 +434,13 @@ mod tests {
         let mut logins = PendingLogins::default();
         logins.insert("a".into(), pending(), start);
         assert!(logins.take("a", start + LOGIN_EXPIRES).is_none(), "expired");
+        logins.insert("b".into(), pending(), start);
+        let (login, started) = logins.take("b", start).expect("waiting");
+        logins.put_back("b".into(), login, started);
+        assert!(
+            logins.take("b", start + LOGIN_EXPIRES).is_none(),
+            "put back, it expires when it would have"
+        );
         for n in 0..MAX_PENDING_LOGINS + 5 {
             logins.insert(
                 n.to_string(),

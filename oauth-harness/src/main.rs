@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use auth_server::registry::{ASSERTION_ISSUER, REDIRECT_URI, USERS};
 use auth_server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
-use host_harness::component::{FieldError, TokenTypeHint};
+use host_harness::component::{Failure, FieldError, TokenTypeHint};
 use host_harness::driver::TokenManager;
 use host_harness::stores::{
     AtRest, FileStore, KEY_VARIABLE, MemoryStore, RedisStore, StoreKey, TokenStore,
@@ -686,10 +686,36 @@ fn login(
     std::io::stdout().flush()?;
     let redirect_uri =
         url::Url::parse(&login.redirect_uri).context("the login's redirect URI is not a URL")?;
-    let redirect_url = browser::receive_redirect(listener, &redirect_uri, wait)?;
-    let token = harness
-        .finish_login(&config, &redirect_url, &login)
-        .map_err(report)?;
+    let mut redirects = browser::RedirectReceiver::listen(listener, &redirect_uri)?;
+    let deadline = Instant::now() + wait;
+    let token = loop {
+        let redirect = redirects
+            .next(deadline)
+            .with_context(|| format!("waited {} s for the login", wait.as_secs()))?;
+        match harness.finish_login(&config, &redirect.url, &login) {
+            Ok(token) => {
+                redirects.answer(redirect, "Login complete. You can close this window.");
+                break token;
+            }
+            // Not this login's redirect (no or another `state`, another
+            // issuer): a page may send a browser here at any time, and
+            // must not be able to end the login.
+            Err(TokenError::Connector(Failure::BadRedirect(why))) => {
+                eprintln!("ignored a redirect that is not this login's ({why}); still waiting");
+                redirects.answer(
+                    redirect,
+                    "This redirect does not belong to the login that is waiting; it was ignored.",
+                );
+            }
+            Err(error) => {
+                redirects.answer(
+                    redirect,
+                    "The login failed; the terminal where it started says why.",
+                );
+                return Err(report(error));
+            }
+        }
+    };
     keep_and_print(&manager, &config, &token, args)
 }
 

@@ -385,23 +385,41 @@ fn login_receives_the_redirect_on_a_loopback_port() {
             break line.trim().to_owned();
         }
     };
-    // A browser follows the redirect to the listening command.
     let http = host_harness::HttpClient::new(&host_harness::HttpSettings::default());
+    let get = |url: String| {
+        let page = http
+            .send(&host_harness::component::Request {
+                method: "GET".into(),
+                url,
+                headers: vec![],
+                body: vec![],
+            })
+            .expect("the command answers the browser");
+        String::from_utf8_lossy(&page.body).into_owned()
+    };
+    // Another page sends the browser to the callback first, with an error
+    // and no state: it is answered and ignored, and the login goes on.
+    let redirect_uri = url::Url::parse(&url)
+        .expect("a URL")
+        .query_pairs()
+        .find(|(name, _)| name == "redirect_uri")
+        .map(|(_, value)| value.into_owned())
+        .expect("the login names its redirect URI");
+    let forged = get(format!("{redirect_uri}?error=access_denied"));
+    assert!(forged.contains("does not belong"), "{forged}");
+    // A browser follows the redirect to the listening command.
     let redirect = host_harness::browser::follow_authorization(&http, &url).expect("a redirect");
-    let page = http
-        .send(&host_harness::component::Request {
-            method: "GET".into(),
-            url: redirect,
-            headers: vec![],
-            body: vec![],
-        })
-        .expect("the command answers the browser");
-    assert!(String::from_utf8_lossy(&page.body).contains("Login complete"));
+    assert!(get(redirect).contains("Login complete"));
 
     let output = child.wait_with_output().expect("login ends");
     let mut printed = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut printed).expect("the rest");
+    stdout.read_to_string(&mut printed).expect("the rest");
     assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("ignored a redirect that is not this login's"),
+        "{}",
+        text(&output.stderr)
+    );
     let token: Value = serde_json::from_str(&printed).expect("JSON");
     assert_eq!(token["access_token"], "[redacted]");
     assert_eq!(token["refresh_token"], "[redacted]");

@@ -250,3 +250,29 @@ for (const grant of ['authorization_code', 'implicit']) {
     assert.equal(new URL(page.url()).search, '', 'the code is gone from the address bar');
   });
 }
+
+test('a redirect without the login\'s state does not end the login', async () => {
+  const page = await openForm();
+  await fill(page, { grant_type: 'authorization_code', client_auth: 'none' });
+  await fill(page, {
+    token_url: server.tokenUrl, authorization_url: server.authorizationUrl,
+    redirect_uri: callbackUrl, client_id: 'demo-public', scope: 'read', login_hint: 'bob',
+  });
+  // On the way to the server, the browser is sent to the callback with an
+  // error and no state, as a hostile page (or a careless server) may do.
+  let authorizationUrl;
+  await page.route(`${server.authorizationUrl}**`, (route) => {
+    authorizationUrl = route.request().url();
+    return route.fulfill({ status: 302, headers: { location: `${callbackUrl}?error=access_denied` } });
+  });
+  await page.click('#get-token');
+  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+  assert.match(await page.textContent('#result'), /does not belong to the login that is waiting/);
+  // The login still waits: its own redirect, from the server, finishes it.
+  await page.unroute(`${server.authorizationUrl}**`);
+  await page.goto(authorizationUrl);
+  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+  const text = await page.textContent('#result');
+  assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
+  assert.equal(JSON.parse(text).token_type.toLowerCase(), 'bearer');
+});
