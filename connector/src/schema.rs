@@ -65,11 +65,13 @@ fn only_when(field: &str, values: &[&str], default: Option<&str>, fields: &[&str
 /// An absolute URL with no fragment: `https`, or `http` on loopback only.
 /// Empty matches too: whether a field is required is a rule of its own.
 /// Schemes and host names match in any casing, as URLs treat them.
-const ENDPOINT_PATTERN: &str = r"^$|^([Hh][Tt][Tt][Pp][Ss]://[^#\s]+|[Hh][Tt][Tt][Pp]://([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]+)?([/?][^#\s]*)?)$";
+const ENDPOINT_PATTERN: &str = r"^$|^([Hh][Tt][Tt][Pp][Ss]://[^#\s]+|[Hh][Tt][Tt][Pp]://([Ll][Oo][Cc][Aa][Ll][Hh][Oo][Ss][Tt]|127(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\])(:[0-9]+)?([/?][^#\s]*)?)$";
 /// An absolute URI without a fragment (RFC 8707's resource).
 const ABSOLUTE_URI_PATTERN: &str = r"^[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 /// A redirect URI: absolute, no fragment, plain `http` only on loopback.
-const REDIRECT_PATTERN: &str = r"^$|^(?![Hh][Tt][Tt][Pp]://(?!(127(\.[0-9]{1,3}){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
+/// No user information (`…@`) before the host, and a loopback address
+/// written in full, as it reads.
+const REDIRECT_PATTERN: &str = r"^$|^(?![A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@)(?![Hh][Tt][Tt][Pp]://(?!(127(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|\[::1\])([:/?]|$)))[A-Za-z][A-Za-z0-9+.-]*:[^#\s]+$";
 
 /// A header name (RFC 9110 token) that is none of the reserved ones, in
 /// any casing.

@@ -160,7 +160,32 @@ fn hand_written() -> Vec<Value> {
                "authorization_url": "https://a/a", "redirect_uri": "HTTP://LocalHost:1/cb"}),
         json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none", "client_id": "a",
                "authorization_url": "https://a/a", "redirect_uri": "Http://app.example/cb"}),
+        // Loopback addresses written in a form that reads as another, and
+        // user information before the host.
     ]
+    .into_iter()
+    .chain(
+        [
+            "http://127.1:8080/cb",
+            "http://127.000.0.1/cb",
+            "http://127.0.0.01/cb",
+            "http://[0::1]:8080/cb",
+            "http://127.0.0.1:80@evil.example/cb",
+            "http://127.0.0.1@evil.example/cb",
+            "https://user:pass@app.example/cb",
+            "http://[::1]:8080/cb",
+            "http://127.0.0.2/cb",
+        ]
+        .into_iter()
+        .flat_map(|address| {
+            [
+                json!({"grant_type": "authorization_code", "token_url": "https://a/t", "client_auth": "none",
+                       "client_id": "a", "authorization_url": "https://a/a", "redirect_uri": address}),
+                json!({"grant_type": "client_credentials", "token_url": address, "client_id": "a", "client_secret": "s"}),
+            ]
+        }),
+    )
+    .collect()
 }
 
 #[test]

@@ -324,6 +324,10 @@ impl<'a> Reader<'a> {
             );
             return None;
         }
+        if url.scheme() == "http" && is_loopback(&url) && !written_as_read(text, &url) {
+            self.error(field, LOOPBACK_NOT_AS_WRITTEN, LOOPBACK_FIX);
+            return None;
+        }
         if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)) {
             return Some(url);
         }
@@ -660,6 +664,18 @@ impl<'a> Reader<'a> {
             );
             return None;
         }
+        if !url.username().is_empty() || url.password().is_some() {
+            self.error(
+                key::REDIRECT_URI,
+                "must not carry a user name or password (`…@` before the host)",
+                "remove the part up to and including `@`",
+            );
+            return None;
+        }
+        if url.scheme() == "http" && !written_as_read(&text, &url) {
+            self.error(key::REDIRECT_URI, LOOPBACK_NOT_AS_WRITTEN, LOOPBACK_FIX);
+            return None;
+        }
         if url.scheme() == "http" && matches!(url.host(), Some(Host::Domain(_))) {
             self.error(
                 key::REDIRECT_URI,
@@ -880,6 +896,30 @@ fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, candidate)| candidate)
 }
 
+/// A loopback address written in a short or odd form (`127.1`, `0x7f.1`,
+/// `[0::1]`) is read as its full one, so the request would name another
+/// address than the one written, and a form's check would disagree.
+const LOOPBACK_NOT_AS_WRITTEN: &str = "writes its loopback address in a form that reads as another (such as `127.1` or `[0::1]`), or carries `…@` before it";
+const LOOPBACK_FIX: &str = "write the address in full, as 127.0.0.1 (or [::1], or localhost for an endpoint), with no `…@` before it";
+
+/// Whether a URL's host reads exactly as the text writes it (ignoring
+/// case), with no user information before it.
+fn written_as_read(text: &str, url: &Url) -> bool {
+    let Some((_, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let written = match authority.find(']') {
+        Some(end) if authority.starts_with('[') => &authority[..=end],
+        _ => authority.split(':').next().unwrap_or_default(),
+    };
+    url.host_str()
+        .is_some_and(|read| read.eq_ignore_ascii_case(written))
+}
+
 pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
@@ -997,6 +1037,7 @@ mod tests {
             "http://localhost/t",
             "http://[::1]:9/t",
             "http://127.9.9.9/t",
+            "HTTP://LOCALHOST:8080/t",
         ] {
             let mut doc = minimal();
             doc["token_url"] = json!(url);
@@ -1007,6 +1048,11 @@ mod tests {
             "http://10.0.0.1/token",
             "https://as.example.com/t#frag",
             "token",
+            // Read as 127.0.0.1 or ::1, so not the address written.
+            "http://127.1:8080/t",
+            "http://0x7f.1/t",
+            "http://[0::1]/t",
+            "http://127.0.0.1:1@127.0.0.1/t",
         ] {
             let mut doc = minimal();
             doc["token_url"] = json!(url);
