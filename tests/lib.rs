@@ -233,10 +233,20 @@ pub mod authlib {
         })
     }
 
-    fn public_keys() -> Value {
+    /// The trusted issuer's keys, for JWT bearer grants only.
+    fn issuer_keys() -> Value {
         json!([
             {"kty": "RSA", "kid": "rsa-1", "pem": keys::RSA_PUBLIC},
             {"kty": "EC", "kid": "ec-1", "pem": keys::EC_PUBLIC},
+        ])
+    }
+
+    /// The `private_key_jwt` client's own keys, for its assertions only: a
+    /// key is bound to one role, as a real deployment registers it.
+    fn client_keys() -> Value {
+        json!([
+            {"kty": "RSA", "kid": "client-rsa-1", "pem": keys::CLIENT_RSA_PUBLIC},
+            {"kty": "EC", "kid": "client-ec-1", "pem": keys::CLIENT_EC_PUBLIC},
         ])
     }
 
@@ -277,7 +287,7 @@ pub mod authlib {
                     "grant_types": grants,
                     "redirect_uris": [REDIRECT_URI],
                     "scope": "read write offline_access",
-                    "jwks": if *method == "private_key_jwt" { public_keys() } else { Value::Null },
+                    "jwks": if *method == "private_key_jwt" { client_keys() } else { Value::Null },
                 })
             })
             .collect();
@@ -287,7 +297,7 @@ pub mod authlib {
             "exit_with_stdin": true,
             "clients": clients,
             "users": [{"username": USER.0, "password": USER.1}, {"username": "bob", "password": "builder"}],
-            "assertion_issuers": [{"issuer": ASSERTION_ISSUER, "jwks": public_keys()}],
+            "assertion_issuers": [{"issuer": ASSERTION_ISSUER, "jwks": issuer_keys()}],
         });
         let fixture_path = dir.join("fixture.json");
         std::fs::write(&fixture_path, fixture.to_string()).expect("fixture");

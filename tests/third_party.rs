@@ -33,9 +33,9 @@ fn config(server: &AuthlibServer, grant: &str, client_id: &str, assertion_alg: &
         _ => {
             config["client_auth"] = json!("private_key_jwt");
             let (key, kid) = if assertion_alg == "ES256" {
-                (keys::EC_PRIVATE, "ec-1")
+                (keys::CLIENT_EC_PRIVATE, "client-ec-1")
             } else {
-                (keys::RSA_PRIVATE, "rsa-1")
+                (keys::CLIENT_RSA_PRIVATE, "client-rsa-1")
             };
             config["client_assertion"] =
                 json!({"header": {"alg": assertion_alg, "kid": kid}, "private_key": key});
@@ -284,6 +284,41 @@ fn authlib_reports_a_wrong_password_as_invalid_request() {
         }
         other => panic!("expected the server's error, got {other:?}"),
     }
+}
+
+/// Authlib holds the client's keys and the trusted issuer's apart: the
+/// issuer's key does not authenticate the client, nor the client's key
+/// grant a user's token.
+#[test]
+fn authlib_binds_each_key_to_its_role() {
+    let server = authlib::http();
+    let mut as_issuer = config(server, "client_credentials", "jwt-app", "RS256");
+    as_issuer["client_assertion"] =
+        json!({"header": {"alg": "RS256", "kid": "rsa-1"}, "private_key": keys::RSA_PRIVATE});
+    match harness_trusting(None).obtain_token(&as_issuer.to_string()) {
+        Err(TokenError::Connector(Failure::Rejected(e))) => assert_eq!(e.error, "invalid_client"),
+        other => panic!("the issuer's key authenticated the client: {other:?}"),
+    }
+    let mut as_client = config(server, "jwt_bearer", "cc-basic", "");
+    as_client["jwt"] = json!({
+        "header": {"alg": "RS256", "kid": "client-rsa-1"},
+        "issuer": ASSERTION_ISSUER,
+        "subject": USER.0,
+        "private_key": keys::CLIENT_RSA_PRIVATE,
+    });
+    match harness_trusting(None).obtain_token(&as_client.to_string()) {
+        Err(TokenError::Connector(Failure::Rejected(e))) => assert_eq!(e.error, "invalid_grant"),
+        other => panic!("the client's key granted a user's token: {other:?}"),
+    }
+    // Each key in its own role works.
+    assert!(
+        obtain(
+            server,
+            &config(server, "client_credentials", "jwt-app", "RS256")
+        )
+        .expires_at
+        .is_some()
+    );
 }
 
 /// Authlib accepts only RS256, ES256 and HS256 client assertions; a PS256

@@ -158,6 +158,11 @@ pub mod keys {
     pub const CLIENT_RSA_PRIVATE: &str = include_str!("../fixtures/client-rsa.pem");
     /// Its public half.
     pub const CLIENT_RSA_PUBLIC: &str = include_str!("../fixtures/client-rsa.pub.pem");
+    /// A client's own EC P-256 key, PKCS#8: for ES256 client assertions at
+    /// the Authlib server, which registers it beside [`CLIENT_RSA_PUBLIC`].
+    pub const CLIENT_EC_PRIVATE: &str = include_str!("../fixtures/client-ec.pem");
+    /// Its public half.
+    pub const CLIENT_EC_PUBLIC: &str = include_str!("../fixtures/client-ec.pub.pem");
     /// RSA 2048, PKCS#8.
     pub const RSA_PRIVATE: &str = include_str!("../fixtures/rsa.pem");
     /// The same RSA key, encrypted (PBES2, AES-256-CBC) with [`RSA_ENCRYPTED_PASSWORD`].
