@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::token::{OAuthError, authenticate, form_parameters};
+use super::token::{OAuthError, authenticated_request};
 use super::{ReceivedRequest, State, unix_now};
 use hyper::header::HeaderMap;
 
@@ -16,10 +16,9 @@ pub(super) fn introspect(
     body: &[u8],
     received: &mut ReceivedRequest,
 ) -> Result<Value, OAuthError> {
-    let parameters = form_parameters(headers, body, received)?;
     let now = unix_now();
-    let client = authenticate(state, headers, &parameters, now)?;
-    received.authenticated_client = Some(client.client_id.to_owned());
+    // Any authenticated client may ask (section 2.1).
+    let (parameters, _) = authenticated_request(state, headers, body, received, now)?;
     let token = parameters
         .get("token")
         .ok_or_else(|| OAuthError::new("invalid_request", "the parameter `token` is missing"))?;
@@ -59,9 +58,7 @@ pub(super) fn revoke(
     body: &[u8],
     received: &mut ReceivedRequest,
 ) -> Result<(), OAuthError> {
-    let parameters = form_parameters(headers, body, received)?;
-    let client = authenticate(state, headers, &parameters, unix_now())?;
-    received.authenticated_client = Some(client.client_id.to_owned());
+    let (parameters, client) = authenticated_request(state, headers, body, received, unix_now())?;
     let token = parameters
         .get("token")
         .ok_or_else(|| OAuthError::new("invalid_request", "the parameter `token` is missing"))?;

@@ -86,10 +86,8 @@ pub(super) fn token_grant(
     body: &[u8],
     received: &mut ReceivedRequest,
 ) -> Result<Value, OAuthError> {
-    let parameters = form_parameters(headers, body, received)?;
     let now = unix_now();
-    let client = authenticate(state, headers, &parameters, now)?;
-    received.authenticated_client = Some(client.client_id.to_owned());
+    let (parameters, client) = authenticated_request(state, headers, body, received, now)?;
 
     let grant_type = parameters.get("grant_type").ok_or_else(|| {
         OAuthError::new("invalid_request", "the parameter `grant_type` is missing")
@@ -97,9 +95,25 @@ pub(super) fn token_grant(
     grant(state, client, grant_type, &parameters, now)
 }
 
+/// A request to the token, introspection or revocation endpoint: its form
+/// parameters and the client that authenticated, both recorded in
+/// `received`.
+pub(super) fn authenticated_request(
+    state: &mut State,
+    headers: &HeaderMap,
+    body: &[u8],
+    received: &mut ReceivedRequest,
+    now: u64,
+) -> Result<(HashMap<String, String>, &'static RegisteredClient), OAuthError> {
+    let parameters = form_parameters(headers, body, received)?;
+    let client = authenticate(state, headers, &parameters, now)?;
+    received.authenticated_client = Some(client.client_id.to_owned());
+    Ok((parameters, client))
+}
+
 /// The form parameters of a request to the token, introspection or
 /// revocation endpoint, recorded in `received` with secrets hidden.
-pub(super) fn form_parameters(
+fn form_parameters(
     headers: &HeaderMap,
     body: &[u8],
     received: &mut ReceivedRequest,
@@ -418,7 +432,7 @@ fn verify_pkce(
 
 /// Section 2.3: the client authenticates with exactly one method, the one
 /// it was registered for.
-pub(super) fn authenticate(
+fn authenticate(
     state: &mut State,
     headers: &HeaderMap,
     parameters: &HashMap<String, String>,
