@@ -70,6 +70,11 @@ pub struct Limits {
     pub fuel: u64,
     /// Bytes of linear memory one instance may grow to.
     pub memory_bytes: usize,
+    /// Elements any one table of an instance may grow to. Tables live
+    /// outside linear memory, so without this bound a guest could take
+    /// host memory past `memory_bytes` by growing a table (8 to 16 bytes
+    /// an element).
+    pub table_elements: usize,
     /// Keep this many instances' memory in wasmtime's pooling allocator,
     /// reused from call to call, instead of mapping fresh memory per call.
     /// Each open [`Connection`] holds one of these slots for as long as it
@@ -85,6 +90,9 @@ impl Default for Limits {
             // stop a runaway loop within a second or two.
             fuel: 2_000_000_000,
             memory_bytes: 64 << 20,
+            // The connector's largest table has a few hundred entries (its
+            // indirect calls); thirty times that leaves room to grow.
+            table_elements: 10_000,
             pooled_instances: None,
         }
     }
@@ -101,10 +109,62 @@ fn engine_config(limits: &Limits) -> Config {
             .total_core_instances(instances.saturating_mul(4))
             .total_memories(instances.saturating_mul(4))
             .total_tables(instances.saturating_mul(16))
+            .table_elements(limits.table_elements)
             .max_memory_size(limits.memory_bytes);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     config
+}
+
+/// A store for one instance: no network, no files, and every resource the
+/// guest can grow (fuel, memory, tables, instances) bounded by `limits`.
+fn bounded_store(engine: &Engine, limits: &Limits) -> Result<Store<Guest>> {
+    let mut store = Store::new(
+        engine,
+        Guest {
+            wasi: WasiCtx::builder()
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .table_elements(limits.table_elements)
+                // A growth past a limit traps with a clear reason instead
+                // of the guest's allocator aborting vaguely.
+                .trap_on_grow_failure(true)
+                .instances(4)
+                .tables(16)
+                .memories(4)
+                .build(),
+        },
+    );
+    store.limiter(|guest| &mut guest.limits);
+    store.set_fuel(limits.fuel)?;
+    Ok(store)
+}
+
+/// Why a call into the guest failed, in the words of the limit it hit.
+fn trap_cause(error: &wasmtime::Error, limits: &Limits) -> String {
+    // What the store's limiter says when it refuses a growth.
+    let grew_past = |what: &str| format!("{error:#}").contains(&format!("growing {what}"));
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => format!(
+            "it used up its CPU budget of {} fuel units (a runaway loop?)",
+            limits.fuel
+        ),
+        _ if grew_past("memory") => format!(
+            "it needed more than its memory limit of {} MiB",
+            limits.memory_bytes >> 20
+        ),
+        _ if grew_past("table") => format!(
+            "it needed a table larger than its limit of {} elements",
+            limits.table_elements
+        ),
+        Some(trap) => format!("it trapped ({trap}), as a panic in the component does"),
+        None => format!("{error:#}"),
+    }
 }
 
 /// What a store holds: the locked-down WASI context and the limits.
@@ -138,20 +198,10 @@ impl ConnectorHost {
     /// the next call gets a fresh instance and is unaffected.
     fn trapped<T>(&self, result: wasmtime::Result<T>, call: &str) -> Result<T> {
         result.map_err(|error| {
-            let cause = match error.downcast_ref::<wasmtime::Trap>() {
-                Some(wasmtime::Trap::OutOfFuel) => format!(
-                    "it used up its CPU budget of {} fuel units (a runaway loop?)",
-                    self.limits.fuel
-                ),
-                // What the store's limiter says when it refuses to grow memory.
-                _ if format!("{error:#}").contains("growing memory") => format!(
-                    "it needed more than its memory limit of {} MiB",
-                    self.limits.memory_bytes >> 20
-                ),
-                Some(trap) => format!("it trapped ({trap}), as a panic in the component does"),
-                None => format!("{error:#}"),
-            };
-            anyhow!("the connector component failed in `{call}`: {cause}")
+            anyhow!(
+                "the connector component failed in `{call}`: {}",
+                trap_cause(&error, &self.limits)
+            )
         })
     }
 
@@ -211,28 +261,7 @@ impl ConnectorHost {
 
     /// A fresh instance in a fresh store.
     fn instantiate(&self) -> Result<(Store<Guest>, bindings::OauthConnector)> {
-        let mut store = Store::new(
-            &self.engine,
-            Guest {
-                wasi: WasiCtx::builder()
-                    .allow_tcp(false)
-                    .allow_udp(false)
-                    .allow_ip_name_lookup(false)
-                    .build(),
-                table: ResourceTable::new(),
-                limits: StoreLimitsBuilder::new()
-                    .memory_size(self.limits.memory_bytes)
-                    // A growth past the limit traps with a clear reason
-                    // instead of the guest's allocator aborting vaguely.
-                    .trap_on_grow_failure(true)
-                    .instances(4)
-                    .tables(16)
-                    .memories(4)
-                    .build(),
-            },
-        );
-        store.limiter(|guest| &mut guest.limits);
-        store.set_fuel(self.limits.fuel)?;
+        let mut store = bounded_store(&self.engine, &self.limits)?;
         let instance = anyhow_result(self.pre.instantiate(&mut store))
             .context("failed to instantiate the connector component")?;
         Ok((store, instance))
@@ -1306,5 +1335,68 @@ mod tests {
             .expect_err("1,000 fuel is not enough to build the schema");
         assert!(error.to_string().contains("`schema`"), "{error:#}");
         assert!(error.to_string().contains("CPU budget"), "{error:#}");
+    }
+
+    /// A guest whose table starts at `initial` elements and which exports
+    /// `grow(n)`, adding `n` elements and answering the old size or -1.
+    /// Rust emits no `table.grow`, hence a guest written in text.
+    fn table_growing_guest(engine: &Engine, initial: u32) -> wasmtime::Result<Component> {
+        let text = format!(
+            r#"(component
+                (core module $m
+                    (table $t {initial} funcref)
+                    (func (export "grow") (param i32) (result i32)
+                        (table.grow $t (ref.null func) (local.get 0))))
+                (core instance $i (instantiate $m))
+                (func (export "grow") (param "n" u32) (result s32)
+                    (canon lift (core func $i "grow"))))"#
+        );
+        let bytes = wat::parse_str(text).expect("valid component text");
+        Component::new(engine, bytes)
+    }
+
+    #[test]
+    fn a_guest_cannot_grow_a_table_past_its_limit() {
+        for pooled_instances in [None, Some(4)] {
+            let limits = Limits {
+                pooled_instances,
+                ..Limits::default()
+            };
+            let engine = Engine::new(&engine_config(&limits)).expect("engine");
+            let linker = Linker::<Guest>::new(&engine);
+
+            let guest = table_growing_guest(&engine, 1).expect("compiles");
+            let mut store = bounded_store(&engine, &limits).expect("store");
+            let instance = linker
+                .instantiate(&mut store, &guest)
+                .expect("instantiates");
+            let grow = instance
+                .get_typed_func::<(u32,), (i32,)>(&mut store, "grow")
+                .expect("grow");
+            // Growth within the limit is the guest's own business...
+            let (old_size,) = grow.call(&mut store, (999,)).expect("within the limit");
+            assert_eq!(old_size, 1, "{pooled_instances:?}");
+            // ...past it, the call ends, in words that name the limit. A
+            // hundred million elements would take the host 0.8 to 1.6 GB.
+            let error = grow
+                .call(&mut store, (100_000_000,))
+                .expect_err("past the limit");
+            let cause = trap_cause(&error, &limits);
+            assert_eq!(
+                cause, "it needed a table larger than its limit of 10000 elements",
+                "{pooled_instances:?}: {error:#}"
+            );
+
+            // A table declared larger than the limit is refused outright:
+            // by the pool when it is compiled, else when it is instantiated.
+            let mut store = bounded_store(&engine, &limits).expect("store");
+            let refused = table_growing_guest(&engine, 100_000_000)
+                .and_then(|oversized| linker.instantiate(&mut store, &oversized).map(|_| ()))
+                .expect_err("a table past the limit");
+            assert!(
+                format!("{refused:#}").contains("table"),
+                "{pooled_instances:?}: {refused:#}"
+            );
+        }
     }
 }
