@@ -192,7 +192,7 @@ async function showForm() {
       // authorization URL for.
       const browserGrants = schema.properties.authorization_url['x-show-when'].grant_type;
       if (browserGrants.includes(config.grant_type)) {
-        // The redirect comes back to /callback on this server, which finishes the login.
+        // The redirect comes back to /callback/SERVER on this server, which finishes the login.
         const { login, url } = await api('/api/login', config);
         sessionStorage.setItem('login', login);
         window.location.assign(url);
@@ -222,7 +222,7 @@ async function finishLogin() {
   document.querySelector('.actions').hidden = true;
   const redirectUrl = window.location.href;
   // The code has been read: keep it out of the address bar and the history.
-  window.history.replaceState(null, '', '/callback');
+  window.history.replaceState(null, '', window.location.pathname);
   const login = sessionStorage.getItem('login');
   try {
     if (!login) throw new Error('no login was started from this form');
@@ -240,7 +240,7 @@ async function finishLogin() {
   }
 }
 
-if (window.location.pathname === '/callback') {
+if (/^\/callback(\/|$)/.test(window.location.pathname)) {
   finishLogin();
 } else {
   showForm().catch((error) => showResult(error.message, 'failed'));

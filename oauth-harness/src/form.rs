@@ -74,6 +74,7 @@ struct Shared {
     harness: Harness,
     assets: PathBuf,
     logins: Mutex<PendingLogins>,
+    callbacks: Mutex<CallbackPaths>,
 }
 
 /// A running form server; it stops when dropped.
@@ -95,6 +96,7 @@ impl FormServer {
             harness: Harness::new(connector, &options.http),
             assets: options.assets,
             logins: Mutex::new(PendingLogins::default()),
+            callbacks: Mutex::new(CallbackPaths::default()),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -119,7 +121,8 @@ impl FormServer {
         &self.url
     }
 
-    /// The redirect URI a browser login started from the form must use.
+    /// Where browser logins started from the form come back: this, or
+    /// this followed by `/NAME`, a path for each authorization server.
     pub fn callback_url(&self) -> String {
         format!("{}callback", self.url)
     }
@@ -187,7 +190,9 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
     let path = request.uri().path().to_owned();
     match (method, path.as_str()) {
         // The login's redirect comes back to the page, which finishes it.
-        (Method::GET, "/" | "/callback") => text(StatusCode::OK, "text/html", INDEX_HTML),
+        (Method::GET, page) if page == "/" || is_callback_path(page) => {
+            text(StatusCode::OK, "text/html", INDEX_HTML)
+        }
         (Method::GET, "/form.js") => text(StatusCode::OK, "text/javascript", FORM_JS),
         (Method::GET, "/vendor/jsoneditor.js") => library(&shared.assets).await,
         (Method::POST, api) if api.starts_with("/api/") => {
@@ -252,6 +257,36 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
 
 fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
     let authorization = shared.harness.authorization(&config, None, None)?;
+    let server = authorization_server(&authorization.url);
+    let path = callback_path_here(&authorization.redirect_uri, &shared.authority)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "redirect_uri {} does not come back to this form: set it to {}, and register that at the authorization server",
+                authorization.redirect_uri,
+                suggested_callback(&shared.authority, &server)
+            )
+        })?;
+    let bound = shared
+        .callbacks
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .bind(&path, &server);
+    match bound {
+        Bound::Yes => {}
+        Bound::ToAnother(other) => {
+            return Err(anyhow::anyhow!(
+                "{path} already receives the logins of {other} in this form: give {server} a path of its own, such as {}, and register that there. With one redirect URI for two servers, an answer from one could be taken for the other's (a mix-up attack, RFC 9700 section 4.4)",
+                suggested_callback(&shared.authority, &server)
+            )
+            .into());
+        }
+        Bound::Full => {
+            return Err(anyhow::anyhow!(
+                "this form has given out its {MAX_CALLBACK_PATHS} callback paths, each to one authorization server: restart it to use {path} for {server}"
+            )
+            .into());
+        }
+    }
     let url = authorization.url.clone();
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("the random generator failed: {e}"))?;
@@ -269,6 +304,101 @@ fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
             Instant::now(),
         );
     Ok(json!({"login": id, "url": url}))
+}
+
+/// The path logins come back to, alone or followed by `/NAME`.
+const CALLBACK_PATH: &str = "/callback";
+
+/// Whether the page is served at `path` as a login's redirect target:
+/// `/callback`, or `/callback/NAME` with a short name of letters, digits,
+/// `-`, `.` and `_`.
+fn is_callback_path(path: &str) -> bool {
+    path == CALLBACK_PATH
+        || path
+            .strip_prefix(CALLBACK_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| {
+                (1..=64).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+            })
+}
+
+/// The callback path of a redirect URI that comes back to this form.
+fn callback_path_here(redirect_uri: &str, authority: &str) -> Option<String> {
+    let url = url::Url::parse(redirect_uri).ok()?;
+    let here = url.scheme() == "http"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url[url::Position::BeforeHost..url::Position::BeforePath] == *authority;
+    (here && is_callback_path(url.path())).then(|| url.path().to_owned())
+}
+
+/// An authorization server as the form tells them apart: the authorization
+/// endpoint without its query. Tenants of one host are different servers.
+fn authorization_server(authorization_url: &str) -> String {
+    match url::Url::parse(authorization_url) {
+        Ok(url) => url[..url::Position::AfterPath].to_owned(),
+        Err(_) => authorization_url.to_owned(),
+    }
+}
+
+/// A redirect URI of its own for `server`, named after its host.
+fn suggested_callback(authority: &str, server: &str) -> String {
+    let host = url::Url::parse(server)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let name: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .take(64)
+        .collect();
+    let name = if name.is_empty() { "server" } else { &name };
+    format!("http://{authority}{CALLBACK_PATH}/{name}")
+}
+
+/// How many callback paths the form remembers; beyond it, restart the form.
+const MAX_CALLBACK_PATHS: usize = 64;
+
+/// Which authorization server each callback path serves, for as long as the
+/// form runs. A redirect that arrives at one server's path never finishes
+/// another server's login (the connector checks the path), so a server
+/// that sends the browser on to another cannot pass that one's answer off
+/// as its own (mix-up, RFC 9700 section 4.4.2). That holds only while each
+/// path belongs to one server, which this keeps.
+#[derive(Default)]
+struct CallbackPaths {
+    servers: HashMap<String, String>,
+}
+
+/// Whether a callback path could be bound to a server.
+#[derive(Debug, PartialEq)]
+enum Bound {
+    /// It serves that server (now, or already).
+    Yes,
+    /// It serves this other server.
+    ToAnother(String),
+    /// It is new, and no more paths are given out.
+    Full,
+}
+
+impl CallbackPaths {
+    /// Binds `path` to `server` unless it serves another.
+    fn bind(&mut self, path: &str, server: &str) -> Bound {
+        match self.servers.get(path) {
+            Some(bound) if bound == server => Bound::Yes,
+            Some(bound) => Bound::ToAnother(bound.clone()),
+            None if self.servers.len() >= MAX_CALLBACK_PATHS => Bound::Full,
+            None => {
+                self.servers.insert(path.to_owned(), server.to_owned());
+                Bound::Yes
+            }
+        }
+    }
 }
 
 /// How long a login started from the form waits for its redirect.
@@ -426,6 +556,60 @@ mod tests {
                 redirect_uri: "http://127.0.0.1:1/callback".into(),
             },
         }
+    }
+
+    #[test]
+    fn each_callback_path_serves_one_authorization_server() {
+        let authority = "127.0.0.1:4000";
+        let here = |uri: &str| callback_path_here(uri, authority);
+        assert_eq!(
+            here("http://127.0.0.1:4000/callback").as_deref(),
+            Some("/callback")
+        );
+        assert_eq!(
+            here("http://127.0.0.1:4000/callback/login.example").as_deref(),
+            Some("/callback/login.example")
+        );
+        for elsewhere in [
+            "http://127.0.0.1:4001/callback",
+            "http://[::1]:4000/callback",
+            "https://127.0.0.1:4000/callback",
+            "http://127.0.0.1:4000/",
+            "http://127.0.0.1:4000/callbacks",
+            "http://127.0.0.1:4000/callback/",
+            "http://127.0.0.1:4000/callback/a/b",
+            "http://127.0.0.1:4000/callback/%2e%2e",
+            "http://127.0.0.1:4000/callback?x=1",
+            "http://user@127.0.0.1:4000/callback",
+        ] {
+            assert_eq!(here(elsewhere), None, "{elsewhere}");
+        }
+
+        let tenant = |t: &str| {
+            authorization_server(&format!("https://login.example/{t}/authorize?client_id=c"))
+        };
+        assert_eq!(tenant("a"), "https://login.example/a/authorize");
+        let mut paths = CallbackPaths::default();
+        assert_eq!(paths.bind("/callback/a", &tenant("a")), Bound::Yes);
+        assert_eq!(paths.bind("/callback/a", &tenant("a")), Bound::Yes, "again");
+        assert_eq!(
+            paths.bind("/callback/a", &tenant("b")),
+            Bound::ToAnother(tenant("a")),
+            "another tenant of the same host is another server"
+        );
+        for n in 1..MAX_CALLBACK_PATHS {
+            assert_eq!(
+                paths.bind(&format!("/callback/{n}"), &n.to_string()),
+                Bound::Yes
+            );
+        }
+        assert_eq!(paths.bind("/callback/new", "new"), Bound::Full);
+        assert_eq!(paths.bind("/callback/a", &tenant("a")), Bound::Yes, "kept");
+
+        assert_eq!(
+            suggested_callback(authority, &tenant("a")),
+            "http://127.0.0.1:4000/callback/login.example"
+        );
     }
 
     #[test]

@@ -803,7 +803,7 @@ fn serve_form(
     )?;
     println!("configuration form at {}", server.url());
     println!(
-        "  for browser logins, set the redirect URI to {}",
+        "  for browser logins, set the redirect URI to {0} (or {0}/NAME, a NAME of its own for each authorization server you log in to)",
         server.callback_url()
     );
     println!("press Ctrl-C to stop");

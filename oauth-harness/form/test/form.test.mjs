@@ -54,7 +54,7 @@ before(async () => {
       /refresh token for demo-basic: (\S+)/]);
   server = { base, tokenUrl, authorizationUrl, basicSecret, postSecret, refreshToken };
   [formUrl, callbackUrl] = await start(['form', '--port', '0'],
-    [/configuration form at (\S+)/, /redirect URI to (\S+)/]);
+    [/configuration form at (\S+)/, /redirect URI to (\S+) /]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -275,4 +275,63 @@ test('a redirect without the login\'s state does not end the login', async () =>
   const text = await page.textContent('#result');
   assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
   assert.equal(JSON.parse(text).token_type.toLowerCase(), 'bearer');
+});
+
+test('an answer at another server\'s callback does not finish the login (mix-up)', async () => {
+  const page = await openForm();
+  await fill(page, { grant_type: 'authorization_code', client_auth: 'none' });
+  await fill(page, {
+    token_url: server.tokenUrl, authorization_url: server.authorizationUrl,
+    redirect_uri: callbackUrl, client_id: 'demo-public', scope: 'read', login_hint: 'bob',
+  });
+  // The server the login went to sends the browser on to another server,
+  // whose answer, with this login's state, comes back to that server's own
+  // callback path: the login must not take that code for its server's.
+  let authorizationUrl;
+  await page.route(`${server.authorizationUrl}**`, (route) => {
+    authorizationUrl = route.request().url();
+    const state = new URL(authorizationUrl).searchParams.get('state');
+    const location = `${callbackUrl}/other?code=from-the-other-server&state=${encodeURIComponent(state)}`;
+    return route.fulfill({ status: 302, headers: { location } });
+  });
+  await page.click('#get-token');
+  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+  const refusal = await page.textContent('#result');
+  assert.match(refusal, /does not belong to the login that is waiting/);
+  assert.match(refusal, /went to http:\/\/127\.0\.0\.1:\d+\/callback\/other, not to the configured redirect_uri/);
+  await page.unroute(`${server.authorizationUrl}**`);
+  await page.goto(authorizationUrl);
+  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+  const text = await page.textContent('#result');
+  assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
+  assert.equal(new URL(page.url()).pathname, '/callback');
+});
+
+test('each callback path serves one authorization server', async () => {
+  const page = await openForm();
+  const startLogin = (authorizationUrl, redirectUri) => page.evaluate(async (config) => {
+    const response = await fetch('/api/login', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(config),
+    });
+    return { status: response.status, body: await response.json() };
+  }, {
+    grant_type: 'authorization_code', client_auth: 'none', client_id: 'demo-public',
+    token_url: server.tokenUrl, authorization_url: authorizationUrl, redirect_uri: redirectUri,
+  });
+  const shared = `${callbackUrl}/shared`;
+  const first = await startLogin(server.authorizationUrl, shared);
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.equal((await startLogin(server.authorizationUrl, shared)).status, 200, 'the same server again');
+
+  const another = 'http://127.0.0.1:9/tenant-b/authorize';
+  const refused = await startLogin(another, shared);
+  assert.equal(refused.status, 422);
+  assert.match(refused.body.error, /\/callback\/shared already receives the logins of http:\/\/127\.0\.0\.1:\d+\/authorize in this form/);
+  assert.match(refused.body.error, /such as http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1, and register that there/);
+  assert.match(refused.body.error, /mix-up/);
+  assert.equal((await startLogin(another, `${callbackUrl}/tenant-b`)).status, 200, 'a path of its own');
+
+  const elsewhere = await startLogin(another, 'http://127.0.0.1:1/cb');
+  assert.equal(elsewhere.status, 422);
+  assert.match(elsewhere.body.error, /redirect_uri http:\/\/127\.0\.0\.1:1\/cb does not come back to this form: set it to http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1/);
 });
