@@ -677,10 +677,21 @@ impl<'a> Reader<'a> {
             return None;
         }
         if url.scheme() == "http" && matches!(url.host(), Some(Host::Domain(_))) {
+            // The same address with the literal host, for the user to copy
+            // (and to register at the server in place of the old one).
+            let mut literal = url.clone();
+            let fix = match literal.set_host(Some("127.0.0.1")) {
+                Ok(()) => format!(
+                    "use the literal loopback address: {literal} (or [::1] in place of 127.0.0.1), and register it at the server"
+                ),
+                Err(_) => String::from(
+                    "use the literal loopback address: http://127.0.0.1:PORT/… (or http://[::1]:PORT/…)",
+                ),
+            };
             self.error(
                 key::REDIRECT_URI,
                 "names `localhost`, which may resolve to another address or reach another program listening there (RFC 8252 section 8.3)",
-                "use the literal loopback address: http://127.0.0.1:PORT/… (or http://[::1]:PORT/…)",
+                fix,
             );
             return None;
         }
