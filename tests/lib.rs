@@ -87,35 +87,34 @@ pub struct CannedServer {
 impl CannedServer {
     /// Starts serving `response` to the first connection.
     pub fn start(response: Vec<u8>) -> Self {
-        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("http://{}/token", listener.local_addr().expect("address"));
-        let served = std::thread::spawn(move || {
-            let Ok((stream, _)) = listener.accept() else {
-                return Vec::new();
-            };
-            let mut reader = BufReader::new(stream);
-            let mut head = Vec::new();
-            let mut content_length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    content_length = value.trim().parse().unwrap_or(0);
-                }
-                head.extend_from_slice(line.as_bytes());
-            }
-            let mut body = vec![0u8; content_length];
-            let _ = reader.read_exact(&mut body);
-            let _ = reader.get_mut().write_all(&response);
-            head
+        let served = std::thread::spawn(move || match listener.accept() {
+            Ok((stream, _)) => answer(stream, &response).0,
+            Err(_) => Vec::new(),
         });
         Self { url, served }
+    }
+
+    /// Serves `response` to every connection, for as long as the test
+    /// runs: the URL, and the body of each request that came.
+    pub fn start_repeating(
+        response: Vec<u8>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}/token", listener.local_addr().expect("address"));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let received = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (_, body) = answer(stream, &response);
+                received
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+        });
+        (url, bodies)
     }
 
     /// The URL to use as `token_url`.
@@ -127,6 +126,32 @@ impl CannedServer {
     pub fn request_head(self) -> String {
         String::from_utf8_lossy(&self.served.join().unwrap_or_default()).into_owned()
     }
+}
+
+/// Reads one request from `stream`, answers it with `response` and closes:
+/// the request line and headers it read, and the body.
+fn answer(stream: std::net::TcpStream, response: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+
+    let mut reader = BufReader::new(stream);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().unwrap_or(0);
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = vec![0u8; content_length];
+    let _ = reader.read_exact(&mut body);
+    let _ = reader.get_mut().write_all(response);
+    (head, body)
 }
 
 /// A real authorization server written by others: Authlib's, run by

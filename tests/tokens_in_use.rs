@@ -4,7 +4,7 @@
 //! the refresh-token fallback, and single-flight under concurrency.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use auth_server::{AuthorizationServer, ServerOptions};
@@ -572,4 +572,61 @@ fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
         Some(theirs.state.clone())
     );
     assert_eq!(now_used.access_token, theirs.access_token, "{source:?}");
+}
+
+/// A token endpoint that keeps answering with a new refresh token beside
+/// an access token that cannot be used: the caller learns what is wrong
+/// with the answers, in the server's words, after two of them; the last
+/// refresh token is kept, and presented once more after a pause.
+#[test]
+fn a_server_that_keeps_sending_unusable_tokens_is_reported_after_two_answers() {
+    let body =
+        r#"{"access_token":{"not":"a string"},"token_type":"Bearer","refresh_token":"rt-kept"}"#;
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (token_url, bodies) = end_to_end::CannedServer::start_repeating(response.into_bytes());
+    let config = serde_json::json!({
+        "grant_type": "client_credentials",
+        "token_url": token_url,
+        "client_id": "c",
+        "client_secret": "s",
+    })
+    .to_string();
+    let (_, offset, clock) = controlled_clock();
+    let manager = TokenManager::new(
+        end_to_end::harness_trusting(None).with_clock(clock),
+        Box::new(MemoryStore::default()),
+    );
+    let api = get("http://127.0.0.1:9/api".into());
+    let error = manager
+        .call(&config, &api)
+        .expect_err("no usable token")
+        .to_string();
+    assert!(
+        error.contains("`access_token` is not a string")
+            && error.contains("in 2 answers in a row (the refresh token they sent is kept"),
+        "{error}"
+    );
+    assert!(!error.contains("rt-kept"), "{error}");
+    let sent = |bodies: &Mutex<Vec<String>>| bodies.lock().expect("bodies").clone();
+    assert_eq!(
+        sent(&bodies).len(),
+        2,
+        "asked twice, not until a step limit"
+    );
+    assert!(sent(&bodies)[1].contains("refresh_token=rt-kept"));
+    // Within the pause, no more requests; after it, one more attempt with
+    // the kept refresh token.
+    manager.call(&config, &api).expect_err("still none");
+    assert_eq!(sent(&bodies).len(), 2);
+    offset.store(30, Ordering::SeqCst);
+    manager.call(&config, &api).expect_err("still none");
+    let sent = sent(&bodies);
+    assert_eq!(sent.len(), 3);
+    assert!(
+        sent[2].contains("grant_type=refresh_token&refresh_token=rt-kept"),
+        "{sent:?}"
+    );
 }

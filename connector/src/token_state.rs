@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::api_call::{self, Verdict as RetryVerdict};
 use crate::config::{Config, Grant, key};
-use crate::error::Failure;
+use crate::error::{Failure, Unreadable};
 use crate::lifecycle::TokenTypeHint;
 use crate::login::{self, Authorization, LoginStep};
 use crate::request::{self, Context, Request};
@@ -76,7 +76,33 @@ struct Record {
     /// An API refused the access token, or it was revoked.
     #[serde(default)]
     spent: bool,
+    /// Set when the state keeps only the refresh token of answers whose
+    /// access token was unusable: why, and how many such answers came in a
+    /// row, so that a server that keeps sending them is reported in its
+    /// own words instead of being asked again and again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unusable: Option<UnusableAnswers>,
 }
+
+/// Answers in a row whose access token could not be used.
+#[derive(Serialize, Deserialize)]
+struct UnusableAnswers {
+    /// What was wrong with the last one ([`Unreadable`]'s members; its
+    /// snippet is redacted).
+    problem: String,
+    location: String,
+    status: u16,
+    snippet: String,
+    /// How many came in a row.
+    answers: u32,
+}
+
+/// After this many unusable answers in a row, [`next`] reports the last
+/// one's fault instead of asking again...
+const MAX_UNUSABLE_ANSWERS: u32 = 2;
+
+/// ...until this many seconds after it, when one more attempt is made.
+const UNUSABLE_RETRY_AFTER_SECS: u64 = 30;
 
 impl Record {
     fn from_token(token: Token, obtained_at: u64) -> Self {
@@ -93,6 +119,7 @@ impl Record {
             scope: token.scope,
             extra: token.extra,
             spent: false,
+            unusable: None,
         }
     }
 
@@ -240,6 +267,30 @@ pub fn next(
             &record.access_token,
         )
         .map(Step::Send),
+        // The server's last answers carried a refresh token but no usable
+        // access token: say what was wrong, rather than ask at once again.
+        Some(Record {
+            unusable: Some(unusable),
+            obtained_at,
+            ..
+        }) if unusable.answers >= MAX_UNUSABLE_ANSWERS
+            && cx.now < obtained_at.saturating_add(UNUSABLE_RETRY_AFTER_SECS) =>
+        {
+            let at = if unusable.location.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", unusable.location)
+            };
+            Err(Failure::Unreadable(Unreadable {
+                problem: format!(
+                    "{}{at}, in {} answers in a row (the refresh token they sent is kept, and a call after {UNUSABLE_RETRY_AFTER_SECS} s asks again)",
+                    unusable.problem, unusable.answers
+                ),
+                location: String::new(),
+                status: unusable.status,
+                snippet: unusable.snippet,
+            }))
+        }
         Some(Record {
             refresh_token: Some(refresh_token),
             ..
@@ -280,6 +331,10 @@ pub fn took(
         .map(Record::decode)
         .transpose()
         .map_err(|failure| Box::new(Refusal::from(failure)))?;
+    let unusable_before = held
+        .as_ref()
+        .and_then(|record| record.unusable.as_ref())
+        .map_or(0, |unusable| unusable.answers);
     let presented = match renewal {
         Renewal::Refresh => held
             .and_then(|record| record.refresh_token)
@@ -293,7 +348,7 @@ pub fn took(
         // The answer's access token is unusable, but it carries a refresh
         // token: keep it (the presented one is spent if the server
         // rotated), as a spent state that the next step renews with it.
-        Err(Failure::Unreadable(_))
+        Err(Failure::Unreadable(why))
             if let Some(refresh_token) = crate::response::salvage_refresh_token(response) =>
         {
             let record = Record {
@@ -309,6 +364,13 @@ pub fn took(
                 scope: None,
                 extra: Map::new(),
                 spent: true,
+                unusable: Some(UnusableAnswers {
+                    problem: why.problem,
+                    location: why.location,
+                    status: why.status,
+                    snippet: why.snippet,
+                    answers: unusable_before.saturating_add(1),
+                }),
             };
             Ok(record.encode(config.default_expires_in))
         }
@@ -830,6 +892,55 @@ mod tests {
         let renewal = fetch(next(&config, api(), Some(&state), &cx(2)).expect("step"));
         assert_eq!(renewal.renewal, Renewal::Refresh);
         assert!(form(&renewal.request).contains("refresh_token=rt-2"));
+    }
+
+    #[test]
+    fn a_server_that_keeps_sending_unusable_tokens_is_reported_in_its_own_words() {
+        let config = config("");
+        let mut state = took(
+            &config,
+            Renewal::ConfiguredGrant,
+            &json(
+                200,
+                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
+            ),
+            None,
+            &cx(1),
+        )
+        .expect("a state");
+        // Each answer rotates the refresh token but brings no usable
+        // access token.
+        for (n, now) in [(2, 2), (3, 2)] {
+            let broken = json(
+                200,
+                &format!(r#"{{"access_token":7,"token_type":"Bearer","refresh_token":"rt-{n}"}}"#),
+            );
+            state = took(&config, Renewal::Refresh, &broken, Some(&state), &cx(now)).expect("kept");
+        }
+        let kept = describe(&state).expect("known").refresh_token;
+        assert_eq!(kept.map(Secret::into_exposed).as_deref(), Some("rt-3"));
+        // After two such answers the next step says what is wrong...
+        let Err(Failure::Unreadable(why)) = next(&config, api(), Some(&state), &cx(3)) else {
+            panic!("the server's fault is reported");
+        };
+        let message = why.to_string();
+        assert!(message.contains("`access_token`"), "{message}");
+        assert!(message.contains("is not a string at access_token, in 2 answers in a row (the refresh token they sent is kept, and a call after 30 s asks again); the body starts"), "{message}");
+        assert!(!message.contains("rt-3"), "{message}");
+        // ...until the pause is over, when it asks once more.
+        let renewal = fetch(next(&config, api(), Some(&state), &cx(32)).expect("step"));
+        assert!(form(&renewal.request).contains("refresh_token=rt-3"));
+        // A good answer ends the count.
+        let good = json(
+            200,
+            r#"{"access_token":"at-4","token_type":"Bearer","refresh_token":"rt-4","expires_in":600}"#,
+        );
+        let state = took(&config, Renewal::Refresh, &good, Some(&state), &cx(32)).expect("a token");
+        assert!(matches!(
+            next(&config, api(), Some(&state), &cx(33)),
+            Ok(Step::Send(_))
+        ));
+        assert!(!state.data.contains("unusable"));
     }
 
     #[test]
