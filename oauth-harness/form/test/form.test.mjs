@@ -251,59 +251,54 @@ for (const grant of ['authorization_code', 'implicit']) {
   });
 }
 
-test('a redirect without the login\'s state does not end the login', async () => {
+/**
+ * Starts an authorization-code login from the form, whose browser is first
+ * sent to `forged(authorizationUrl)` instead of to the server: what the
+ * form showed for that, then the page and the token once the server's own
+ * redirect has come back (the login must still be waiting for it).
+ */
+async function loginFirstAnsweredBy(forged) {
   const page = await openForm();
   await fill(page, { grant_type: 'authorization_code', client_auth: 'none' });
   await fill(page, {
     token_url: server.tokenUrl, authorization_url: server.authorizationUrl,
     redirect_uri: callbackUrl, client_id: 'demo-public', scope: 'read', login_hint: 'bob',
   });
-  // On the way to the server, the browser is sent to the callback with an
-  // error and no state, as a hostile page (or a careless server) may do.
   let authorizationUrl;
   await page.route(`${server.authorizationUrl}**`, (route) => {
     authorizationUrl = route.request().url();
-    return route.fulfill({ status: 302, headers: { location: `${callbackUrl}?error=access_denied` } });
-  });
-  await page.click('#get-token');
-  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
-  assert.match(await page.textContent('#result'), /does not belong to the login that is waiting/);
-  // The login still waits: its own redirect, from the server, finishes it.
-  await page.unroute(`${server.authorizationUrl}**`);
-  await page.goto(authorizationUrl);
-  await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
-  const text = await page.textContent('#result');
-  assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
-  assert.equal(JSON.parse(text).token_type.toLowerCase(), 'bearer');
-});
-
-test('an answer at another server\'s callback does not finish the login (mix-up)', async () => {
-  const page = await openForm();
-  await fill(page, { grant_type: 'authorization_code', client_auth: 'none' });
-  await fill(page, {
-    token_url: server.tokenUrl, authorization_url: server.authorizationUrl,
-    redirect_uri: callbackUrl, client_id: 'demo-public', scope: 'read', login_hint: 'bob',
-  });
-  // The server the login went to sends the browser on to another server,
-  // whose answer, with this login's state, comes back to that server's own
-  // callback path: the login must not take that code for its server's.
-  let authorizationUrl;
-  await page.route(`${server.authorizationUrl}**`, (route) => {
-    authorizationUrl = route.request().url();
-    const state = new URL(authorizationUrl).searchParams.get('state');
-    const location = `${callbackUrl}/other?code=from-the-other-server&state=${encodeURIComponent(state)}`;
-    return route.fulfill({ status: 302, headers: { location } });
+    return route.fulfill({ status: 302, headers: { location: forged(authorizationUrl) } });
   });
   await page.click('#get-token');
   await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
   const refusal = await page.textContent('#result');
-  assert.match(refusal, /does not belong to the login that is waiting/);
-  assert.match(refusal, /went to http:\/\/127\.0\.0\.1:\d+\/callback\/other, not to the configured redirect_uri/);
   await page.unroute(`${server.authorizationUrl}**`);
   await page.goto(authorizationUrl);
   await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
   const text = await page.textContent('#result');
   assert.equal(await page.getAttribute('#result', 'class'), 'obtained', text);
+  return { refusal, page, token: JSON.parse(text) };
+}
+
+test('a redirect without the login\'s state does not end the login', async () => {
+  // On the way to the server, the browser is sent to the callback with an
+  // error and no state, as a hostile page (or a careless server) may do.
+  const { refusal, token } = await loginFirstAnsweredBy(() => `${callbackUrl}?error=access_denied`);
+  assert.match(refusal, /does not belong to the login that is waiting/);
+  assert.equal(token.token_type.toLowerCase(), 'bearer');
+});
+
+test('an answer at another server\'s callback does not finish the login (mix-up)', async () => {
+  // The server the login went to sends the browser on to another server,
+  // whose answer, with this login's state, comes back to that server's own
+  // callback path: the login must not take that code for its server's.
+  const { refusal, page, token } = await loginFirstAnsweredBy((authorizationUrl) => {
+    const state = new URL(authorizationUrl).searchParams.get('state');
+    return `${callbackUrl}/other?code=from-the-other-server&state=${encodeURIComponent(state)}`;
+  });
+  assert.match(refusal, /does not belong to the login that is waiting/);
+  assert.match(refusal, /went to http:\/\/127\.0\.0\.1:\d+\/callback\/other, not to the configured redirect_uri/);
+  assert.equal(token.token_type.toLowerCase(), 'bearer');
   assert.equal(new URL(page.url()).pathname, '/callback');
 });
 
