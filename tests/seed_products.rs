@@ -47,6 +47,15 @@ fn valid(document: &str) {
     assert!(problems.is_empty(), "{document}: {problems:?}");
 }
 
+/// The redirect URI registered at the embedded server, on a port of the
+/// login's (any port matches a loopback registration, RFC 8252 section 7.3).
+fn loopback_redirect() -> String {
+    let mut uri = url::Url::parse(REDIRECT_URI).expect("the registered redirect URI");
+    uri.set_port(Some(40000))
+        .expect("a loopback URL takes a port");
+    uri.to_string()
+}
+
 /// The message a `localhost` redirect URI gets, and the fix it names.
 fn localhost_redirect_refusal(document: &Value) -> String {
     let problems = connector().validate(&document.to_string()).expect("runs");
@@ -178,7 +187,9 @@ fn z_os_connect_as_its_server_xml_and_applications_fill_it_in() {
     );
 
     // tokenRetryCheckLevel: 1 (renew on any 401) and 3 (the default: only
-    // for `invalid_token`) are both accepted.
+    // for `invalid_token`) are both accepted, under the same name; what
+    // each level does is `tokens_in_use.rs`'s
+    // `each_check_level_retries_what_it_says_and_at_most_once`.
     for level in [1, 3] {
         let mut document = server_xml.clone();
         document["token_retry_check_level"] = json!(level);
@@ -246,7 +257,7 @@ fn thinkwise_as_its_oauth_server_screen_and_connectors_fill_it_in() {
         "{refusal}"
     );
     // The embedded server has the client's loopback callback registered.
-    user_login["redirect_uri"] = json!(REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:40000"));
+    user_login["redirect_uri"] = json!(loopback_redirect());
     let document = merged(&user_login, None, None);
     valid(&document);
     let login = harness_for(&server)
@@ -329,7 +340,7 @@ fn webmethods_as_its_token_services_fill_it_in() {
         "authorization_code",
         json!({
             "authorization_url": server.authorization_url(),
-            "redirect_uri": REDIRECT_URI.replace("127.0.0.1", "127.0.0.1:40000"),
+            "redirect_uri": loopback_redirect(),
             "request_refresh_token": true,
         }),
     );

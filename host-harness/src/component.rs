@@ -147,8 +147,13 @@ fn bounded_store(engine: &Engine, limits: &Limits) -> Result<Store<Guest>> {
 
 /// Why a call into the guest failed, in the words of the limit it hit.
 fn trap_cause(error: &wasmtime::Error, limits: &Limits) -> String {
-    // What the store's limiter says when it refuses a growth.
-    let grew_past = |what: &str| format!("{error:#}").contains(&format!("growing {what}"));
+    // What wasmtime says when the store's limiter refuses a growth, or
+    // when the allocator cannot make it.
+    let grew_past = |what: &str| {
+        let error = format!("{error:#}");
+        error.contains(&format!("growing {what}"))
+            || error.contains(&format!("{what} growth failure"))
+    };
     match error.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::OutOfFuel) => format!(
             "it used up its CPU budget of {} fuel units (a runaway loop?)",

@@ -258,25 +258,24 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
 fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
     let authorization = shared.harness.authorization(&config, None, None)?;
     let server = authorization_server(&authorization.url);
-    let path = callback_path_here(&authorization.redirect_uri, &shared.authority)
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "redirect_uri {} does not come back to this form: set it to {}, and register that at the authorization server",
-                authorization.redirect_uri,
-                suggested_callback(&shared.authority, &server)
-            )
-        })?;
-    let bound = shared
+    let mut callbacks = shared
         .callbacks
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .bind(&path, &server);
-    match bound {
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(path) = callback_path_here(&authorization.redirect_uri, &shared.authority) else {
+        return Err(anyhow::anyhow!(
+            "redirect_uri {} does not come back to this form: set it to {}, and register that at the authorization server",
+            authorization.redirect_uri,
+            callbacks.suggestion(&shared.authority, &server)
+        )
+        .into());
+    };
+    match callbacks.bind(&path, &server) {
         Bound::Yes => {}
         Bound::ToAnother(other) => {
             return Err(anyhow::anyhow!(
-                "{path} already receives the logins of {other} in this form: give {server} a path of its own, such as {}, and register that there. With one redirect URI for two servers, an answer from one could be taken for the other's (a mix-up attack, RFC 9700 section 4.4)",
-                suggested_callback(&shared.authority, &server)
+                "{path} already receives the logins of {other} in this form (until it restarts): give {server} a path of its own, such as {}, and register that there. With one redirect URI for two servers, an answer from one could be taken for the other's (a mix-up attack, RFC 9700 section 4.4)",
+                callbacks.suggestion(&shared.authority, &server)
             )
             .into());
         }
@@ -287,6 +286,7 @@ fn start_login(shared: &Shared, config: String) -> Result<Value, TokenError> {
             .into());
         }
     }
+    drop(callbacks);
     let url = authorization.url.clone();
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("the random generator failed: {e}"))?;
@@ -346,21 +346,6 @@ fn authorization_server(authorization_url: &str) -> String {
     }
 }
 
-/// A redirect URI of its own for `server`, named after its host.
-fn suggested_callback(authority: &str, server: &str) -> String {
-    let host = url::Url::parse(server)
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    let name: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
-        .take(64)
-        .collect();
-    let name = if name.is_empty() { "server" } else { &name };
-    format!("http://{authority}{CALLBACK_PATH}/{name}")
-}
-
 /// How many callback paths the form remembers; beyond it, restart the form.
 const MAX_CALLBACK_PATHS: usize = 64;
 
@@ -387,6 +372,48 @@ enum Bound {
 }
 
 impl CallbackPaths {
+    /// A redirect URI for `server` that no other server has here: named
+    /// after its host, port and path, numbered when that name is taken.
+    fn suggestion(&self, authority: &str, server: &str) -> String {
+        let parts: Vec<String> = match url::Url::parse(server) {
+            Ok(url) => url
+                .host_str()
+                .map(str::to_owned)
+                .into_iter()
+                .chain(url.port().map(|port| port.to_string()))
+                .chain(url.path_segments().into_iter().flatten().map(str::to_owned))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let name: String = parts
+            .iter()
+            .map(|part| {
+                part.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+                    .collect::<String>()
+            })
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+            .chars()
+            .take(56)
+            .collect();
+        let name = if name.is_empty() {
+            "server".to_owned()
+        } else {
+            name
+        };
+        let free = |path: &String| self.servers.get(path).is_none_or(|bound| bound == server);
+        let path = (1..)
+            .map(|n| match n {
+                1 => format!("{CALLBACK_PATH}/{name}"),
+                n => format!("{CALLBACK_PATH}/{name}-{n}"),
+            })
+            .find(free)
+            .unwrap_or_default();
+        format!("http://{authority}{path}")
+    }
+
     /// Binds `path` to `server` unless it serves another.
     fn bind(&mut self, path: &str, server: &str) -> Bound {
         match self.servers.get(path) {
@@ -606,9 +633,22 @@ mod tests {
         assert_eq!(paths.bind("/callback/new", "new"), Bound::Full);
         assert_eq!(paths.bind("/callback/a", &tenant("a")), Bound::Yes, "kept");
 
+        // Suggestions tell tenants and ports apart, and skip taken names.
         assert_eq!(
-            suggested_callback(authority, &tenant("a")),
-            "http://127.0.0.1:4000/callback/login.example"
+            paths.suggestion(authority, &tenant("b")),
+            "http://127.0.0.1:4000/callback/login.example-b-authorize"
+        );
+        paths.servers.insert(
+            "/callback/login.example-b-authorize".into(),
+            "https://elsewhere.example/".into(),
+        );
+        assert_eq!(
+            paths.suggestion(authority, &tenant("b")),
+            "http://127.0.0.1:4000/callback/login.example-b-authorize-2"
+        );
+        assert_eq!(
+            paths.suggestion(authority, "http://127.0.0.1:9/authorize"),
+            "http://127.0.0.1:4000/callback/127.0.0.1-9-authorize"
         );
     }
 

@@ -322,11 +322,11 @@ test('each callback path serves one authorization server', async () => {
   const refused = await startLogin(another, shared);
   assert.equal(refused.status, 422);
   assert.match(refused.body.error, /\/callback\/shared already receives the logins of http:\/\/127\.0\.0\.1:\d+\/authorize in this form/);
-  assert.match(refused.body.error, /such as http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1, and register that there/);
+  assert.match(refused.body.error, /such as http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1-9-tenant-b-authorize, and register that there/);
   assert.match(refused.body.error, /mix-up/);
   assert.equal((await startLogin(another, `${callbackUrl}/tenant-b`)).status, 200, 'a path of its own');
 
   const elsewhere = await startLogin(another, 'http://127.0.0.1:1/cb');
   assert.equal(elsewhere.status, 422);
-  assert.match(elsewhere.body.error, /redirect_uri http:\/\/127\.0\.0\.1:1\/cb does not come back to this form: set it to http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1/);
+  assert.match(elsewhere.body.error, /redirect_uri http:\/\/127\.0\.0\.1:1\/cb does not come back to this form: set it to http:\/\/127\.0\.0\.1:\d+\/callback\/127\.0\.0\.1-9-tenant-b-authorize,/);
 });
