@@ -367,6 +367,103 @@ fn a_lease_holder_that_stalls_past_its_lease_cannot_overwrite_the_newer_token() 
     let _ = std::fs::remove_dir_all(directory);
 }
 
+/// A holder that renews for longer than a heartbeat keeps its Redis lease:
+/// the heartbeat extends it, and the save under it succeeds.
+#[test]
+fn a_living_holder_keeps_its_redis_lease_past_a_heartbeat() {
+    let directory = directory("redis-heartbeat");
+    let redis = RedisServer::start(&directory);
+    let store = redis.store();
+    let lease = store.lease("k", Duration::from_secs(20)).expect("leased");
+    // Past the 6 s a lease lives without its heartbeat.
+    std::thread::sleep(Duration::from_secs(8));
+    let mut connection = redis::Client::open(redis.url().as_str())
+        .and_then(|client| client.get_connection())
+        .expect("Redis answers");
+    let left_ms: i64 = redis::cmd("PTTL")
+        .arg("oauth-harness:v1:{k}:lease")
+        .query(&mut connection)
+        .expect("PTTL");
+    assert!(left_ms > 0, "the lease is still held: {left_ms} ms left");
+    let state = TokenState::new("renewed".into(), None);
+    lease.save(&state).expect("saved under the kept lease");
+    drop(lease);
+    assert_eq!(store.load("k").expect("read"), Some(state));
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+/// A worker killed while it holds the Redis store's renewal lease holds the
+/// others up for a heartbeat, not for the renewal's whole time bound (76 s
+/// with the default timeouts): Redis frees no lease when its holder dies,
+/// as the kernel frees the file store's.
+#[test]
+fn a_worker_killed_holding_the_redis_lease_holds_the_others_up_for_seconds_only() {
+    let server = AuthorizationServer::start(ServerOptions {
+        // Long enough to see the lease and kill its holder while its token
+        // request waits at the server.
+        token_delay_ms: 4000,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let directory = directory("redis-killed-holder");
+    let redis = RedisServer::start(&directory);
+    let config = config(&server, &directory);
+    let (url, resource) = (redis.url(), server.resource_url());
+    let worker = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-harness"));
+        command
+            .args(["call", "--config"])
+            .arg(&config)
+            .args(["--store", &url, &resource])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command
+    };
+
+    let mut holder = worker().spawn().expect("oauth-harness runs");
+    // The lease's value names its holder's host and process.
+    let mut connection = redis::Client::open(url.as_str())
+        .and_then(|client| client.get_connection())
+        .expect("Redis answers");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let holder_pid = loop {
+        assert!(Instant::now() < deadline, "the worker took no lease");
+        let leases: Vec<String> = redis::cmd("KEYS")
+            .arg("oauth-harness:v1:*:lease")
+            .query(&mut connection)
+            .expect("KEYS");
+        let values: Vec<String> = leases
+            .iter()
+            .filter_map(|lease| redis::cmd("GET").arg(lease).query(&mut connection).ok())
+            .collect();
+        let pid = values
+            .iter()
+            .find_map(|value| value.split(':').nth(1)?.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            break pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(holder_pid, holder.id(), "the lease names its holder");
+    holder.kill().expect("SIGKILL");
+    let _ = holder.wait();
+
+    let began = Instant::now();
+    let next = worker().output().expect("oauth-harness runs");
+    let took = began.elapsed();
+    assert!(
+        next.status.success(),
+        "{}",
+        String::from_utf8_lossy(&next.stderr)
+    );
+    // A heartbeat (6 s), the server's 4 s delay, and the process's start.
+    assert!(
+        took < Duration::from_secs(20),
+        "the next worker waited {took:?} for the dead holder's lease"
+    );
+    let _ = std::fs::remove_dir_all(directory);
+}
+
 #[test]
 fn the_redis_store_replaces_only_over_what_was_read_and_refuses_bad_urls_clearly() {
     let directory = directory("redis-store");

@@ -7,9 +7,12 @@
 //! `SET NX PX` and a random value. Releasing the lease, saving under it and
 //! compare-and-set run as server-side scripts, so each is one atomic step
 //! on the server: a worker whose lease lapsed can neither release another's
-//! nor overwrite the renewal made under it.
+//! nor overwrite the renewal made under it. A holder keeps its lease alive
+//! in short steps while it renews, so the lease of a worker that died
+//! mid-renewal lapses within seconds, not after the renewal's time bound.
 
 use std::sync::Mutex;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -35,6 +38,23 @@ const EVICTION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// How long connecting, and each command, may take: a stopped Redis is an
 /// error within this, never a hang.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a lease lives unless its holder extends it: the longest a
+/// worker that died mid-renewal (killed, or its machine gone) holds the
+/// others up.
+const LEASE_HEARTBEAT_TTL: Duration = Duration::from_secs(6);
+
+/// How often a living holder extends its lease: often enough that a slow
+/// or failed extension (each may take [`IO_TIMEOUT`]) is followed by
+/// another before the lease lapses.
+const LEASE_HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
+/// Extends the lease by `ARGV[2]` ms only if it is still this holder's.
+const EXTEND: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0";
 
 /// Saves the state only if the lease is still this holder's.
 const SAVE_UNDER_LEASE: &str = r"
@@ -206,6 +226,8 @@ struct RedisLease<'s> {
     key: String,
     token: String,
     hold: Duration,
+    /// Dropped with the lease, which stops the heartbeat.
+    _heartbeat: mpsc::Sender<()>,
 }
 
 impl Lease for RedisLease<'_> {
@@ -325,9 +347,10 @@ impl TokenStore for RedisStore {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        // The renewal's own time, and the Redis calls around it.
+        // The renewal's own time, and the Redis calls around it. The lease
+        // is taken for a heartbeat at a time, and extended up to that.
         let hold = hold + IO_TIMEOUT * 3;
-        let hold_ms = u64::try_from(hold.as_millis()).unwrap_or(u64::MAX).max(1);
+        let first_ms = millis(hold.min(LEASE_HEARTBEAT_TTL));
         // The holder's lease lapses after `hold`: wait that long, and a
         // little more, for it to be released or to lapse.
         let deadline = Instant::now() + hold + Duration::from_secs(1);
@@ -338,7 +361,7 @@ impl TokenStore for RedisStore {
                     .arg(&token)
                     .arg("NX")
                     .arg("PX")
-                    .arg(hold_ms)
+                    .arg(first_ms)
                     .query::<Option<String>>(connection)
             });
             // A passing failure (a reconnect) is tried again until the
@@ -352,11 +375,13 @@ impl TokenStore for RedisStore {
                 }
             };
             if taken.is_some() {
+                let heartbeat = self.keep_alive(key, &token, Instant::now() + hold);
                 return Ok(Box::new(RedisLease {
                     store: self,
                     key: key.to_owned(),
                     token,
                     hold,
+                    _heartbeat: heartbeat,
                 }));
             }
             if Instant::now() >= deadline {
@@ -369,6 +394,68 @@ impl TokenStore for RedisStore {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+impl RedisStore {
+    /// Extends the lease `token` holds on `key`, one heartbeat at a time,
+    /// until `ends` or until the returned sender is dropped. It runs on a
+    /// thread of its own, with a connection of its own (opened at the first
+    /// beat, so a quick renewal opens none), because the renewal blocks
+    /// this one. A failed extension is tried again at the next beat; a
+    /// lease found lost stops it.
+    fn keep_alive(&self, key: &str, token: &str, ends: Instant) -> mpsc::Sender<()> {
+        let (sender, stopped) = mpsc::channel::<()>();
+        let client = self.client.clone();
+        let lease_key = Self::lease_key(key);
+        let token = token.to_owned();
+        let spawned = std::thread::Builder::new()
+            .name("redis-lease-heartbeat".into())
+            .spawn(move || {
+                let mut connection: Option<Connection> = None;
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(LEASE_HEARTBEAT_EVERY)
+                {
+                    let left = ends.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    if connection.is_none() {
+                        connection = client
+                            .get_connection_with_timeout(IO_TIMEOUT)
+                            .and_then(|connection| {
+                                connection.set_read_timeout(Some(IO_TIMEOUT))?;
+                                connection.set_write_timeout(Some(IO_TIMEOUT))?;
+                                Ok(connection)
+                            })
+                            .ok();
+                    }
+                    let Some(open) = connection.as_mut() else {
+                        continue;
+                    };
+                    let extended: redis::RedisResult<i64> = Script::new(EXTEND)
+                        .key(&lease_key)
+                        .arg(&token)
+                        .arg(millis(left.min(LEASE_HEARTBEAT_TTL)))
+                        .invoke(open);
+                    match extended {
+                        Ok(0) => return,
+                        Ok(_) => {}
+                        Err(_) => connection = None,
+                    }
+                }
+            });
+        // Without the thread the lease still works: it lapses after its
+        // first heartbeat, and saving under it then fails, naming the lease.
+        drop(spawned);
+        sender
+    }
+}
+
+/// A duration in whole milliseconds, at least one, as Redis takes them.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// This machine's name, for lease values (`unknown` where it cannot be read).
