@@ -449,6 +449,22 @@ pub fn keep_in_document(document: &str, state: &TokenState) -> Result<String, Fa
             e.column()
         ))
     })?;
+    // Only the refresh-token grant (the default) reads the refresh token
+    // from the document; written into another grant's, it would be ignored
+    // and the user led to think it kept.
+    match members.get(key::GRANT_TYPE) {
+        None => {}
+        Some(Value::String(grant)) if grant == "refresh_token" => {}
+        Some(grant) => {
+            let grant = grant
+                .as_str()
+                .map_or_else(|| grant.to_string(), str::to_owned);
+            return Err(Failure::Other(format!(
+                "grant_type `{}` does not read a refresh token from the configuration, so one written there would go unused: keep the token state in the host's token store instead",
+                crate::response::shown(&grant, crate::response::SHORT_TEXT)
+            )));
+        }
+    }
     members.insert(key::REFRESH_TOKEN.into(), Value::String(refresh_token));
     serde_json::to_string_pretty(&members)
         .map_err(|e| Failure::Other(format!("the configuration could not be written: {e}")))
@@ -1028,6 +1044,15 @@ mod tests {
         assert_eq!(document["refresh_token"], "rt-1");
         assert_eq!(document["client_id"], "app");
         assert!(!format!("{state:?}").contains("rt-1"));
+        // The default grant reads it too; another grant would ignore it.
+        assert!(keep_in_document(r#"{"client_id":"app"}"#, &state).is_ok());
+        for other in [r#"{"grant_type":"password"}"#, r#"{"grant_type":7}"#] {
+            let Err(Failure::Other(why)) = keep_in_document(other, &state) else {
+                panic!("{other}: kept where it would go unused");
+            };
+            assert!(why.contains("would go unused"), "{why}");
+            assert!(!why.contains("rt-1"), "{why}");
+        }
     }
 
     #[test]

@@ -201,15 +201,13 @@ async function showForm() {
       const { token, keep } = await api('/api/token', config);
       const notice = document.getElementById('notice');
       notice.textContent = '';
+      // The component decides whether the document keeps a new refresh
+      // token; when it does, the one in the form is spent: hold the new one.
       if (keep.refresh_token) {
-        // The refresh token in the form is spent: hold the new one, or it is lost.
-        const field = editor.getEditor('root.refresh_token');
-        if ((config.grant_type ?? 'refresh_token') === 'refresh_token' && field) {
-          field.setValue(keep.refresh_token);
-          notice.textContent = 'The server rotated the refresh token: the form now holds the new one. Save the configuration to keep it.';
-        } else {
-          notice.textContent = 'The server issued a refresh token, which this form does not keep; `oauth-harness token --save` does.';
-        }
+        editor.getEditor('root.refresh_token').setValue(keep.refresh_token);
+        notice.textContent = 'The server rotated the refresh token: the form now holds the new one. Save the configuration to keep it.';
+      } else if (keep.not_kept) {
+        notice.textContent = `The server issued a refresh token, which this form does not keep: ${keep.not_kept}`;
       }
       showResult(JSON.stringify(token, null, 2), 'obtained');
     } catch (error) {

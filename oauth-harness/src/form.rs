@@ -238,10 +238,9 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
             .validate(&body)
             .map(|errors| json!({"errors": errors.iter().map(field_error).collect::<Vec<_>>()}))
             .map_err(TokenError::Host),
-        "/api/token" => shared
-            .harness
-            .obtain_token(&body)
-            .map(|token| json!({"token": token.to_json(false), "keep": to_keep(&token)})),
+        "/api/token" => shared.harness.obtain_token(&body).map(
+            |token| json!({"token": token.to_json(false), "keep": to_keep(shared, &body, &token)}),
+        ),
         "/api/login" => start_login(shared, body),
         "/api/finish" => finish_login(shared, &body),
         _ => return problem(StatusCode::NOT_FOUND, "no such call"),
@@ -516,14 +515,27 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
     }
 }
 
-/// A rotated refresh token goes back to the page, which holds the form:
-/// the one in the form is spent, and this is the only copy.
-fn to_keep(token: &host_harness::ObtainedToken) -> Value {
-    match &token.refresh_token {
-        Some(refresh_token) if token.refresh_token_rotated => {
-            json!({"refresh_token": refresh_token.expose()})
-        }
-        _ => json!({}),
+/// What the page does with a new refresh token: the one in the form is
+/// spent when the server rotated it, so the page takes the new one in its
+/// place where the component says the document keeps it (the only copy
+/// left), and otherwise says why it is not kept.
+fn to_keep(shared: &Shared, document: &str, token: &host_harness::ObtainedToken) -> Value {
+    let Some(refresh_token) = token
+        .refresh_token
+        .as_ref()
+        .filter(|_| token.refresh_token_rotated)
+    else {
+        return json!({});
+    };
+    let kept = shared
+        .harness
+        .connection(document)
+        .map_err(anyhow::Error::from)
+        .and_then(|connection| connection.keep_in_document(document, &token.state));
+    match kept {
+        Ok(Ok(_)) => json!({"refresh_token": refresh_token.expose()}),
+        Ok(Err(failure)) => json!({"not_kept": host_harness::component::describe(&failure)}),
+        Err(error) => json!({"not_kept": format!("{error:#}")}),
     }
 }
 

@@ -392,26 +392,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let connector = load()?;
             let config = layered(&connector, &args.output.config, &args.output.layers)?;
             let harness = harness(connector, &args.output.http)?;
+            // A copy of the connection's own file is saved, not of the
+            // combined layers: the application's values stay out of it.
+            // Read before the token is, so nothing fails between the two.
+            let connection = match &args.save {
+                Some(_) => Some(read_config(&args.output.config)?),
+                None => None,
+            };
             let token = harness.obtain_token(&config).map_err(report)?;
             // Save before printing: a failed print must not lose a rotated
             // refresh token.
-            if let Some(path) = &args.save {
-                // A copy of the connection's own file, not of the combined
-                // layers: the application's values stay out of it.
-                let saved = read_config(&args.output.config).and_then(|connection| {
-                    save_refresh_token(&harness, &config, &connection, &token, path)
-                });
-                if let Err(error) = saved {
-                    // The server may have rotated the refresh token, spending
-                    // the old one: this is the only copy left, so show it.
-                    if let Some(refresh_token) = &token.refresh_token {
-                        eprintln!(
-                            "the refresh token to keep, which could not be saved: {}",
-                            refresh_token.expose()
-                        );
-                    }
-                    return Err(error);
-                }
+            if let (Some(path), Some(connection)) = (&args.save, &connection) {
+                save_refresh_token(&harness, &config, connection, &token, path)?;
                 eprintln!("saved the refresh token to keep in {}", path.display());
             }
             print_token(&token, &args.output)?;
@@ -641,6 +633,8 @@ fn save_refresh_token(
     token: &ObtainedToken,
     path: &Path,
 ) -> Result<()> {
+    // The component says whether the document keeps a refresh token at all
+    // (another grant's would go unused): then there is nothing to lose.
     let text = harness
         .connection(config)
         .map_err(report)?
@@ -648,7 +642,16 @@ fn save_refresh_token(
         .map_err(|failure| {
             anyhow::anyhow!("--save: {}", host_harness::component::describe(&failure))
         })?;
-    files::replace_private(path, text.as_bytes())
+    files::replace_private(path, text.as_bytes()).inspect_err(|_| {
+        // The server may have rotated the refresh token, spending the old
+        // one: this is the only copy left, so show it.
+        if let Some(refresh_token) = &token.refresh_token {
+            eprintln!(
+                "the refresh token to keep, which could not be saved: {}",
+                refresh_token.expose()
+            );
+        }
+    })
 }
 
 fn login(

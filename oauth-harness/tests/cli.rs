@@ -515,6 +515,37 @@ fn token_save_keeps_the_rotated_refresh_token_for_the_next_run() {
 }
 
 #[test]
+fn token_save_refuses_a_grant_whose_configuration_reads_no_refresh_token() {
+    let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
+    let config = json!({
+        "grant_type": "password",
+        "token_url": server.token_url(),
+        "client_id": "demo-basic",
+        "client_secret": "demo-basic-secret",
+        "username": "alice",
+        "password": "wonderland",
+    })
+    .to_string();
+    let file = TempFile::new("password.json", &config);
+    let output = harness(&["token", "--config", file.path(), "--save", file.path()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--save: grant_type `password` does not read a refresh token from the configuration"
+        ),
+        "{stderr}"
+    );
+    // Nothing is lost (the grant obtains another), so nothing is shown.
+    assert!(!stderr.contains("could not be saved"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(file.path()).expect("kept"),
+        config,
+        "the file is left as it was"
+    );
+}
+
+#[test]
 fn configuration_layers_combine_before_use() {
     let server = AuthorizationServer::start(ServerOptions::default()).expect("server");
     // The connection points at another environment and leaves the client to the application.

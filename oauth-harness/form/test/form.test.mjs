@@ -208,6 +208,10 @@ test('password: a missing password is named, then the user obtains a token', asy
   assert.deepEqual(await validate(page), { status: 'valid', errors: [] });
   await documentValidatesInTheCli(page);
   assert.equal((await obtainedToken(page)).token_type.toLowerCase(), 'bearer');
+  // The password grant's refresh token has no place in its document.
+  assert.match(await page.textContent('#notice'),
+    /does not keep: grant_type `password` does not read a refresh token from the configuration/);
+  assert.equal(await page.evaluate(() => window.oauthForm.document().refresh_token), undefined);
 });
 
 test('JWT bearer with an encrypted RSA key pasted as PEM', async () => {
