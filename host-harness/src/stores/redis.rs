@@ -158,20 +158,12 @@ impl RedisStore {
     ) -> Result<T> {
         let mut slot = lock(&self.connection);
         if slot.is_none() {
-            let connection = self
-                .client
-                .get_connection_with_timeout(IO_TIMEOUT)
-                .and_then(|connection| {
-                    connection.set_read_timeout(Some(IO_TIMEOUT))?;
-                    connection.set_write_timeout(Some(IO_TIMEOUT))?;
-                    Ok(connection)
-                })
-                .map_err(|e| {
-                    anyhow!(
-                        "the Redis token store `{}` is unreachable ({e}): check that Redis runs there and the URL's credentials, or use a file store",
-                        self.shown
-                    )
-                })?;
+            let connection = connect(&self.client).map_err(|e| {
+                anyhow!(
+                    "the Redis token store `{}` is unreachable ({e}): check that Redis runs there and the URL's credentials, or use a file store",
+                    self.shown
+                )
+            })?;
             *slot = Some(connection);
         }
         let Some(connection) = slot.as_mut() else {
@@ -420,14 +412,7 @@ impl RedisStore {
                         return;
                     }
                     if connection.is_none() {
-                        connection = client
-                            .get_connection_with_timeout(IO_TIMEOUT)
-                            .and_then(|connection| {
-                                connection.set_read_timeout(Some(IO_TIMEOUT))?;
-                                connection.set_write_timeout(Some(IO_TIMEOUT))?;
-                                Ok(connection)
-                            })
-                            .ok();
+                        connection = connect(&client).ok();
                     }
                     let Some(open) = connection.as_mut() else {
                         continue;
@@ -449,6 +434,14 @@ impl RedisStore {
         drop(spawned);
         sender
     }
+}
+
+/// A connection whose every command ends within [`IO_TIMEOUT`].
+fn connect(client: &Client) -> redis::RedisResult<Connection> {
+    let connection = client.get_connection_with_timeout(IO_TIMEOUT)?;
+    connection.set_read_timeout(Some(IO_TIMEOUT))?;
+    connection.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(connection)
 }
 
 /// A duration in whole milliseconds, at least one, as Redis takes them.
