@@ -627,6 +627,22 @@ mod tests {
         .expect("valid")
     }
 
+    /// The state after a first answer at time 1: access token `at-1`,
+    /// refresh token `rt-1`.
+    fn first_answer(config: &Config) -> TokenState {
+        took(
+            config,
+            Renewal::ConfiguredGrant,
+            &json(
+                200,
+                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
+            ),
+            None,
+            &cx(1),
+        )
+        .expect("a state")
+    }
+
     fn cx(now: u64) -> Context {
         Context {
             now,
@@ -881,17 +897,7 @@ mod tests {
     #[test]
     fn a_new_refresh_token_is_kept_even_when_the_access_token_is_unusable() {
         let config = config("");
-        let held = took(
-            &config,
-            Renewal::ConfiguredGrant,
-            &json(
-                200,
-                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
-            ),
-            None,
-            &cx(1),
-        )
-        .expect("a state");
+        let held = first_answer(&config);
         // The server rotated rt-1 into rt-2, but its access token is not a string.
         let broken = json(
             200,
@@ -913,17 +919,7 @@ mod tests {
     #[test]
     fn a_server_that_keeps_sending_unusable_tokens_is_reported_in_its_own_words() {
         let config = config("");
-        let mut state = took(
-            &config,
-            Renewal::ConfiguredGrant,
-            &json(
-                200,
-                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
-            ),
-            None,
-            &cx(1),
-        )
-        .expect("a state");
+        let mut state = first_answer(&config);
         // Each answer rotates the refresh token but brings no usable
         // access token.
         for (n, now) in [(2, 2), (3, 2)] {
@@ -1012,17 +1008,7 @@ mod tests {
     #[test]
     fn revocation_spends_or_drops_and_the_document_keeps_the_refresh_token() {
         let config = config("");
-        let state = took(
-            &config,
-            Renewal::ConfiguredGrant,
-            &json(
-                200,
-                r#"{"access_token":"at-1","token_type":"Bearer","refresh_token":"rt-1"}"#,
-            ),
-            None,
-            &cx(1),
-        )
-        .expect("a state");
+        let state = first_answer(&config);
         let spent = revoked(&config, &state, TokenTypeHint::AccessToken)
             .expect("known")
             .expect("the refresh token is left");
