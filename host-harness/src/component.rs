@@ -232,9 +232,19 @@ impl ConnectorHost {
 
     /// Compiles component bytes; `name` says what they are in error messages.
     pub fn from_bytes(bytes: &[u8], name: &str, limits: Limits) -> Result<Self> {
+        Self::with_compile_cache(bytes, name, limits, compile_cache_dir().as_deref())
+    }
+
+    /// [`Self::from_bytes`] with the compile cache in `cache`, or none.
+    fn with_compile_cache(
+        bytes: &[u8],
+        name: &str,
+        limits: Limits,
+        cache: Option<&Path>,
+    ) -> Result<Self> {
         let engine = anyhow_result(Engine::new(&engine_config(&limits)))
             .context("failed to configure the wasmtime engine")?;
-        let component = compile_cached(&engine, bytes, name)?;
+        let component = compile_cached(&engine, bytes, name, cache)?;
         let mut linker = Linker::new(&engine);
         add_provided_wasi(&mut linker)?;
         let instance_pre = anyhow_result(linker.instantiate_pre(&component))
@@ -942,69 +952,177 @@ pub fn compile_uncached(bytes: &[u8]) -> Result<Component> {
 
 /// Where compiled components are kept between runs:
 /// `$OAUTH_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/oauth-harness`, else
-/// `~/.cache/oauth-harness`; none when there is no home either.
+/// `~/.cache/oauth-harness`; none when there is no home either, and none
+/// when `OAUTH_HARNESS_CACHE_DIR=off`: then every start compiles and nothing
+/// is read from or written to any cache directory.
+///
+/// Machine code loaded from this directory runs in the harness's process,
+/// beside the secrets, so the directory must be trusted as much as the
+/// harness's binary: a CI cache that restores `~/.cache` from a branch
+/// others can push to is a way into the process; turn the cache off there.
 pub fn compile_cache_dir() -> Option<std::path::PathBuf> {
+    compile_cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`compile_cache_dir`] from the variables `var` answers, so that tests
+/// need not change the process's environment.
+fn compile_cache_dir_from(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
-    let absolute = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
+    if var("OAUTH_HARNESS_CACHE_DIR").is_some_and(|value| value == "off") {
+        return None;
+    }
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
     absolute("OAUTH_HARNESS_CACHE_DIR")
         .or_else(|| absolute("XDG_CACHE_HOME").map(|cache| cache.join("oauth-harness")))
         .or_else(|| absolute("HOME").map(|home| home.join(".cache/oauth-harness")))
 }
 
-/// Compiles a component, or loads what an earlier run compiled from the
-/// same bytes with the same engine settings: Cranelift takes a second or
-/// more for the connector, loading its machine code a few milliseconds.
-///
-/// The artifact's name is a digest of the component's bytes and of
-/// wasmtime's compatibility hash (its version and every setting that
-/// changes the code, fuel metering included), so another component, another
-/// wasmtime or other settings never load it. A cache that cannot be read or
-/// written only costs the compilation.
-fn compile_cached(engine: &Engine, bytes: &[u8], name: &str) -> Result<Component> {
+/// What a compile-cache artifact starts with, before its digest: marks the
+/// layout, so that a file in another layout (an older harness's) is
+/// recompiled rather than misread.
+const ARTIFACT_MAGIC: &[u8; 8] = b"ohcwasm1";
+
+/// The header of a compile-cache artifact: [`ARTIFACT_MAGIC`], then the
+/// SHA-256 of the artifact's key and of the wasmtime bytes that follow.
+const ARTIFACT_HEADER_LEN: usize = ARTIFACT_MAGIC.len() + 32;
+
+/// The largest artifact read at all: the connector's compiles to a few MiB,
+/// and a file far larger than any compiled component is not read into
+/// memory only to be refused.
+const MAX_ARTIFACT_BYTES: u64 = 64 << 20;
+
+/// The digest an artifact's header holds: it binds the code to the key the
+/// artifact is named by, so a file copied under another name is refused too.
+fn artifact_digest(key: &[u8], code: &[u8]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(key);
+    digest.update(code);
+    digest.finalize().into()
+}
+
+/// A compile-cache artifact: its header, then the code wasmtime wrote.
+fn artifact_bytes(key: &[u8], code: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(ARTIFACT_HEADER_LEN + code.len());
+    bytes.extend_from_slice(ARTIFACT_MAGIC);
+    bytes.extend_from_slice(&artifact_digest(key, code));
+    bytes.extend_from_slice(code);
+    bytes
+}
+
+/// Reads an artifact into memory and checks its digest; answers the code
+/// that follows the header. What is checked here is what is loaded: a file
+/// mapped instead of read could change between the check and the load.
+fn verified_artifact(path: &Path, key: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_ARTIFACT_BYTES + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() as u64 <= MAX_ARTIFACT_BYTES,
+        "`{}` is larger than {} MiB",
+        path.display(),
+        MAX_ARTIFACT_BYTES >> 20
+    );
+    let Some((magic, rest)) = bytes.split_at_checked(ARTIFACT_MAGIC.len()) else {
+        anyhow::bail!("`{}` is too short for a header", path.display());
+    };
+    anyhow::ensure!(
+        magic == ARTIFACT_MAGIC,
+        "`{}` does not start with the artifact header",
+        path.display()
+    );
+    let Some((digest, code)) = rest.split_at_checked(32) else {
+        anyhow::bail!("`{}` is too short for a header", path.display());
+    };
+    anyhow::ensure!(
+        digest == artifact_digest(key, code),
+        "`{}` does not match its digest",
+        path.display()
+    );
+    Ok(bytes.split_off(ARTIFACT_HEADER_LEN))
+}
+
+/// The key of the artifact compiled from `bytes` with `engine`'s settings:
+/// a digest of the component's bytes and of wasmtime's compatibility hash
+/// (its version and every setting that changes the code, fuel metering
+/// included).
+fn artifact_key(engine: &Engine, bytes: &[u8]) -> [u8; 32] {
     use sha2::{Digest as _, Sha256};
     use std::hash::{Hash as _, Hasher as _};
-
-    let compile = || {
-        anyhow_result(Component::new(engine, bytes))
-            .with_context(|| format!("failed to compile {name}"))
-    };
-    let Some(directory) = compile_cache_dir() else {
-        return compile();
-    };
-    // Machine code loaded from here runs in this process, beside the
-    // secrets: only a directory no one else can write is used at all.
-    if crate::files::create_private_dir(&directory).is_err() || !owned_privately(&directory) {
-        return compile();
-    }
     let mut settings = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut settings);
     let mut digest = Sha256::new();
     digest.update(bytes);
     digest.update(settings.finish().to_le_bytes());
-    let digest = digest.finalize();
-    let file_name: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    let artifact = directory.join(format!("component-{file_name}.cwasm"));
-    if owned_privately(&artifact) {
-        // SAFETY: the file was written below by this harness from a
-        // component it compiled itself, under a name that binds it to those
-        // bytes and these engine settings, in a directory that, like the
-        // file, belongs to this user and that no one else can write (checked
-        // above, links refused); wasmtime checks the header and its version
-        // again.
+    digest.finalize().into()
+}
+
+/// Where the artifact with this key is kept in `directory`.
+fn artifact_path(directory: &Path, key: &[u8]) -> std::path::PathBuf {
+    let file_name: String = key.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    directory.join(format!("component-{file_name}.cwasm"))
+}
+
+/// Compiles a component, or loads what an earlier run compiled from the
+/// same bytes with the same engine settings from `cache` (see
+/// [`compile_cache_dir`]; none: compile, read and write nothing): Cranelift
+/// takes a second or more for the connector, loading its machine code a few
+/// milliseconds.
+///
+/// The artifact is named by [`artifact_key`], so another component, another
+/// wasmtime or other settings never load it. It starts with a SHA-256 of
+/// that key and of its code, checked on the bytes read into memory before
+/// they are loaded: an artifact damaged on disk (a torn write, a stray
+/// overwrite) would otherwise crash every start, as machine code run as it
+/// is. One that does not match is recompiled and replaced. The digest is no
+/// defence against someone who can write the directory, who can write a
+/// matching one too: the directory must be trusted as much as the binary.
+/// A cache that cannot be read or written only costs the compilation.
+fn compile_cached(
+    engine: &Engine,
+    bytes: &[u8],
+    name: &str,
+    cache: Option<&Path>,
+) -> Result<Component> {
+    let compile = || {
+        anyhow_result(Component::new(engine, bytes))
+            .with_context(|| format!("failed to compile {name}"))
+    };
+    let Some(directory) = cache else {
+        return compile();
+    };
+    // Machine code loaded from here runs in this process, beside the
+    // secrets: only a directory no one else can write is used at all.
+    if crate::files::create_private_dir(directory).is_err() || !owned_privately(directory) {
+        return compile();
+    }
+    let key = artifact_key(engine, bytes);
+    let artifact = artifact_path(directory, &key);
+    if owned_privately(&artifact)
+        && let Ok(code) = verified_artifact(&artifact, &key)
+    {
+        // SAFETY: these bytes, read into memory, match the digest this
+        // harness put in front of code it compiled itself, under a name
+        // that binds them to this component and these engine settings, in a
+        // directory that, like the file, belongs to this user and that no
+        // one else can write (checked above, links refused); wasmtime
+        // checks the header and its version again.
         #[allow(unsafe_code)]
-        let loaded = unsafe { Component::deserialize_file(engine, &artifact) };
+        let loaded = unsafe { Component::deserialize(engine, &code) };
         if let Ok(component) = loaded {
             return Ok(component);
         }
     }
     let compiled = anyhow_result(engine.precompile_component(bytes))
         .with_context(|| format!("failed to compile {name}"))?;
-    // A cache that cannot be written only costs the next start-up a compile.
-    let _ = crate::files::replace_private(&artifact, &compiled);
+    // Atomically, header and code in one file: a reader sees the old
+    // artifact or the new one, never a digest of other code. A cache that
+    // cannot be written only costs the next start-up a compile.
+    let _ = crate::files::replace_private(&artifact, &artifact_bytes(&key, &compiled));
     // SAFETY: these bytes were produced by this engine a moment ago.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize(engine, &compiled) };
@@ -1325,6 +1443,131 @@ mod tests {
         assert!(!owned_privately(&link), "a link is not followed");
         std::fs::set_permissions(&directory, std::fs::Permissions::from_mode(0o777)).expect("mode");
         assert!(!owned_privately(&directory), "a shared directory");
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    /// An empty private directory of its own for one test's compile cache.
+    fn empty_cache_dir(test: &str) -> std::path::PathBuf {
+        let directory =
+            std::env::temp_dir().join(format!("oauth-harness-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        crate::files::create_private_dir(&directory).expect("created");
+        directory
+    }
+
+    /// Where the section called `name` lies in a 64-bit little-endian ELF
+    /// file, as wasmtime writes its artifacts.
+    #[cfg(target_os = "linux")]
+    fn elf_section(elf: &[u8], name: &str) -> Option<std::ops::Range<usize>> {
+        let number = |at: usize, width: usize| -> Option<usize> {
+            let mut bytes = [0u8; 8];
+            bytes[..width].copy_from_slice(elf.get(at..at.checked_add(width)?)?);
+            usize::try_from(u64::from_le_bytes(bytes)).ok()
+        };
+        let (table, size, count, names) = (
+            number(0x28, 8)?,
+            number(0x3a, 2)?,
+            number(0x3c, 2)?,
+            number(0x3e, 2)?,
+        );
+        let header = |index: usize| table.checked_add(index.checked_mul(size)?);
+        let names = number(header(names)? + 0x18, 8)?;
+        (0..count).find_map(|index| {
+            let at = header(index)?;
+            let start = names.checked_add(number(at, 4)?)?;
+            let end = start + elf.get(start..)?.iter().position(|&b| b == 0)?;
+            (elf.get(start..end)? == name.as_bytes()).then_some(())?;
+            let offset = number(at + 0x18, 8)?;
+            Some(offset..offset.checked_add(number(at + 0x20, 8)?)?)
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_compile_cache_recompiles_an_artifact_whose_code_was_overwritten() {
+        use std::os::unix::fs::MetadataExt as _;
+        let directory = empty_cache_dir("cache-digest-test");
+        let load = || {
+            ConnectorHost::with_compile_cache(
+                EMBEDDED_COMPONENT,
+                "test",
+                Limits::default(),
+                Some(&directory),
+            )
+            .expect("loads")
+        };
+        let schema = load().schema().expect("served");
+        let engine = Engine::new(&engine_config(&Limits::default())).expect("engine");
+        let key = artifact_key(&engine, EMBEDDED_COMPONENT);
+        let artifact = artifact_path(&directory, &key);
+        let written = std::fs::read(&artifact).expect("the artifact was written");
+        verified_artifact(&artifact, &key).expect("written with a matching digest");
+        let inode = || std::fs::metadata(&artifact).expect("the artifact").ino();
+        let first = inode();
+        assert_eq!(load().schema().expect("served"), schema);
+        assert_eq!(inode(), first, "an intact artifact is loaded, not replaced");
+
+        // Every instruction of the machine code overwritten with `ud2`, the
+        // size kept: loaded as it is, this crashes the test process at the
+        // first call.
+        let text = elf_section(&written[ARTIFACT_HEADER_LEN..], ".text").expect("a .text section");
+        let text = ARTIFACT_HEADER_LEN + text.start..ARTIFACT_HEADER_LEN + text.end;
+        let mut corrupted = written.clone();
+        for ud2 in corrupted[text].chunks_exact_mut(2) {
+            ud2.copy_from_slice(&[0x0f, 0x0b]);
+        }
+        assert_ne!(corrupted, written);
+        std::fs::write(&artifact, &corrupted).expect("overwritten");
+        assert!(
+            owned_privately(&artifact),
+            "still trusted as far as its owner goes"
+        );
+        assert!(
+            verified_artifact(&artifact, &key).is_err(),
+            "the digest tells"
+        );
+
+        assert_eq!(load().schema().expect("served"), schema);
+        assert_ne!(inode(), first, "the artifact was replaced");
+        let rewritten = std::fs::read(&artifact).expect("the artifact was rewritten");
+        assert_ne!(rewritten, corrupted);
+        assert_eq!(rewritten.len(), written.len());
+        verified_artifact(&artifact, &key).expect("rewritten with a matching digest");
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn the_compile_cache_can_be_turned_off() {
+        let directory = empty_cache_dir("cache-off-test");
+        let home = directory.clone().into_os_string();
+        let variables = |cache_dir: Option<&'static str>| {
+            let home = home.clone();
+            move |name: &str| match name {
+                "OAUTH_HARNESS_CACHE_DIR" => cache_dir.map(Into::into),
+                "XDG_CACHE_HOME" | "HOME" => Some(home.clone()),
+                _ => None,
+            }
+        };
+        // Without the switch, these variables put the cache in `directory`.
+        assert_eq!(
+            compile_cache_dir_from(variables(None)),
+            Some(directory.join("oauth-harness"))
+        );
+        let cache = compile_cache_dir_from(variables(Some("off")));
+        assert_eq!(cache, None);
+        let host = ConnectorHost::with_compile_cache(
+            EMBEDDED_COMPONENT,
+            "test",
+            Limits::default(),
+            cache.as_deref(),
+        )
+        .expect("compiles");
+        host.schema().expect("served");
+        let written: Vec<_> = std::fs::read_dir(&directory)
+            .expect("listed")
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect();
+        assert!(written.is_empty(), "{written:?}");
         let _ = std::fs::remove_dir_all(&directory);
     }
 
