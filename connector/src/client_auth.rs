@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// that decode the header with a plain percent decoder read back as a literal
 /// `+`; `%20` reads back as a space under both decoders, so it is the one
 /// encoding every server agrees on.
-const FORM_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const FORM_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'*')
     .remove(b'-')
     .remove(b'.')

@@ -9,7 +9,8 @@ use crate::config::FieldError;
 pub struct OAuthError {
     /// The error code, such as `invalid_client`.
     pub error: String,
-    /// The server's explanation, cut and with token-like runs redacted.
+    /// The server's explanation, cut, without the connection's secrets
+    /// and with token-like runs redacted.
     pub error_description: Option<String>,
     /// A page about the error.
     pub error_uri: Option<String>,
@@ -79,7 +80,8 @@ pub struct Unreadable {
     pub location: String,
     /// The HTTP status of the response.
     pub status: u16,
-    /// The start of the body, token-like runs redacted.
+    /// The start of the body: the connection's secrets (by value, also
+    /// encoded), members named as secrets and token-like runs redacted.
     pub snippet: String,
 }
 

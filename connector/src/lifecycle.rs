@@ -8,6 +8,7 @@ use crate::config::{Config, FieldError};
 use crate::error::Failure;
 use crate::request::{Context, Request, authenticated};
 use crate::response::{Response, cleaned, read_members};
+use crate::secret::KnownSecrets;
 
 /// What kind of token is presented, as a hint to the server
 /// (RFC 7009 section 2.1, RFC 7662 section 2.1).
@@ -91,10 +92,15 @@ pub fn introspection_request(
 }
 
 /// Reads the introspection endpoint's answer.
+///
+/// It is read without a connection (the WIT `helpers` take none), so an
+/// error hides the secrets in the answer by their names and shapes only,
+/// not by the values a connection holds.
 pub fn read_introspection_response(response: &Response) -> Result<Introspection, Failure> {
-    let mut members = read_members(response)?;
+    let none = KnownSecrets::default();
+    let mut members = read_members(response, &none)?;
     let unreadable = |problem: &str, member: &str| {
-        crate::response::unreadable(response, problem.to_owned(), member.to_owned())
+        crate::response::unreadable(response, problem.to_owned(), member.to_owned(), &none)
     };
     let active: bool = match members.remove("active") {
         Some(Value::Bool(active)) => active,
@@ -155,18 +161,20 @@ pub fn revocation_request(
 
 /// Reads the revocation endpoint's answer: 200 means the token is gone or
 /// was never valid (RFC 7009 section 2.2); an error names what the server
-/// refused, and 503 asks to try again later (section 2.2.1).
+/// refused, and 503 asks to try again later (section 2.2.1). Like
+/// [`read_introspection_response`], it is read without a connection.
 pub fn read_revocation_response(response: &Response) -> Result<(), Failure> {
+    let none = KnownSecrets::default();
     match response.status {
         200..=299 => Ok(()),
         503 => Err(Failure::Other(format!(
             "the revocation endpoint is unavailable (HTTP 503){}; try again later",
             response
                 .header("Retry-After")
-                .map(|after| format!(", retry after {}", cleaned(after)))
+                .map(|after| format!(", retry after {}", cleaned(after, &none)))
                 .unwrap_or_default()
         ))),
-        _ => read_members(response).map(|_| ()),
+        _ => read_members(response, &none).map(|_| ()),
     }
 }
 

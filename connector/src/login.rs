@@ -13,6 +13,7 @@ use crate::error::{Failure, OAuthError};
 use crate::jwt;
 use crate::request::{Context, Request, code_exchange_request};
 use crate::response::{self, Token};
+use crate::secret::KnownSecrets;
 
 /// An authorization request for the browser, with what the host must keep
 /// until the redirect comes back.
@@ -150,7 +151,7 @@ pub fn read_redirect(
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
     check_issuer(login, &parameters)?;
-    check_error_and_state(&parameters, expected_state)?;
+    check_error_and_state(&parameters, expected_state, &config.known_secrets())?;
     parameters
         .get("code")
         .and_then(Value::as_str)
@@ -178,12 +179,13 @@ pub fn read_implicit_redirect(
         .query_pairs()
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
+    let secrets = config.known_secrets();
     if query.contains_key("error") {
         check_issuer(login, &query)?;
-        check_error_and_state(&query, expected_state)?;
+        check_error_and_state(&query, expected_state, &secrets)?;
     }
     check_issuer(login, &parameters)?;
-    check_error_and_state(&parameters, expected_state)?;
+    check_error_and_state(&parameters, expected_state, &secrets)?;
     let mut members = parameters;
     members.remove("state");
     members.remove("iss");
@@ -249,9 +251,12 @@ fn check_issuer(login: &UserLogin, parameters: &Map<String, Value>) -> Result<()
     }
 }
 
+/// The redirect's error, its text without the connection's `secrets`, or
+/// whether its `state` is the login's.
 fn check_error_and_state(
     parameters: &Map<String, Value>,
     expected_state: &str,
+    secrets: &KnownSecrets,
 ) -> Result<(), Failure> {
     let text = |name: &str| {
         parameters
@@ -270,9 +275,11 @@ fn check_error_and_state(
     }
     if let Some(error) = text("error") {
         return Err(Failure::Rejected(OAuthError {
-            error: response::shown(error, response::SHORT_TEXT),
-            error_description: text("error_description").map(response::cleaned),
-            error_uri: text("error_uri").map(|uri| response::shown(uri, response::SHORT_TEXT)),
+            error: response::shown(&secrets.redact(error), response::SHORT_TEXT),
+            error_description: text("error_description")
+                .map(|description| response::cleaned(description, secrets)),
+            error_uri: text("error_uri")
+                .map(|uri| response::shown(&secrets.redact(uri), response::SHORT_TEXT)),
             status: None,
         }));
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::error::{Failure, OAuthError, Unreadable};
-use crate::secret::Secret;
+use crate::secret::{KnownSecrets, Secret};
 
 /// An HTTP response as the host received it.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,39 +102,47 @@ fn secret_member(name: &str) -> bool {
 
 /// Reads a token endpoint response received at `now` (unix seconds).
 /// `presented` is the refresh token the request sent, if any: it is kept
-/// when the server issues none.
+/// when the server issues none. `secrets` are the values the connection
+/// holds, never shown in an error however the server quotes them back.
 pub fn read_token_response(
     response: &Response,
     now: u64,
     presented: Option<&Secret>,
+    secrets: &KnownSecrets,
 ) -> Result<Token, Failure> {
-    let members = read_members(response)?;
+    let members = read_members(response, secrets)?;
     token_from_members(members, now, presented)
-        .map_err(|(problem, member)| unreadable(response, problem, member))
+        .map_err(|(problem, member)| unreadable(response, problem, member, secrets))
 }
 
-pub(crate) fn unreadable(response: &Response, problem: String, location: String) -> Failure {
+/// The failure for a response that is neither a token nor an error: what
+/// is wrong, where, and the start of the body with `secrets` and anything
+/// named or shaped like a secret removed.
+pub(crate) fn unreadable(
+    response: &Response,
+    problem: String,
+    location: String,
+    secrets: &KnownSecrets,
+) -> Failure {
     Failure::Unreadable(Unreadable {
-        problem,
-        location,
+        problem: secrets.redact(&problem),
+        location: secrets.redact(&location),
         status: response.status,
-        snippet: snippet(&response.body),
+        snippet: snippet(&response.body, secrets),
     })
 }
 
 /// The members of a successful JSON (or form-encoded) answer from an
 /// endpoint of the authorization server, or its RFC 6749 section 5.2
-/// error, or why it cannot be read.
-pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Failure> {
+/// error, or why it cannot be read. No text of the server's reaches the
+/// failure with one of `secrets` in it.
+pub(crate) fn read_members(
+    response: &Response,
+    secrets: &KnownSecrets,
+) -> Result<Map<String, Value>, Failure> {
     let status = response.status;
-    let unreadable = |problem: String, location: String| {
-        Failure::Unreadable(Unreadable {
-            problem,
-            location,
-            status,
-            snippet: snippet(&response.body),
-        })
-    };
+    let unreadable =
+        |problem: String, location: String| unreadable(response, problem, location, secrets);
 
     let members = match parse_members(response) {
         Ok(members) => members,
@@ -162,12 +170,11 @@ pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Fa
                 .get(name)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
-                .map(cleaned)
         };
         return Err(Failure::Rejected(OAuthError {
-            error: shown(error, SHORT_TEXT),
-            error_description: text("error_description"),
-            error_uri: text("error_uri").map(|uri| shown(&uri, SHORT_TEXT)),
+            error: shown(&secrets.redact(error), SHORT_TEXT),
+            error_description: text("error_description").map(|text| cleaned(text, secrets)),
+            error_uri: text("error_uri").map(|uri| shown(&secrets.redact(uri), SHORT_TEXT)),
             status: Some(status),
         }));
     }
@@ -181,10 +188,10 @@ pub(crate) fn read_members(response: &Response) -> Result<Map<String, Value>, Fa
     Ok(members)
 }
 
-/// A server's text shown to the user: control characters neutralised,
-/// cut, with token-like runs redacted.
-pub(crate) fn cleaned(text: &str) -> String {
-    redact(&shown(text, 500))
+/// A server's text shown to the user: `secrets` removed, control
+/// characters neutralised, cut, with token-like runs redacted.
+pub(crate) fn cleaned(text: &str, secrets: &KnownSecrets) -> String {
+    redact(&shown(&secrets.redact(text), 500))
 }
 
 /// The longest short server-supplied string shown (an error code, a URI).
@@ -429,8 +436,10 @@ fn seconds(value: &Value) -> Option<Lifetime> {
 /// The start of a body for an error message, with secrets removed by the
 /// name of the member that holds them — in JSON (at any depth), in a
 /// form-encoded body and in text that is neither, such as JSON with a
-/// trailing comma — and, besides, every long run that looks like a token.
-fn snippet(body: &[u8]) -> String {
+/// trailing comma —, the connection's own `secrets` by value wherever they
+/// stand (before the body is cut, so no part of one is left at the cut),
+/// and, besides, every long run that looks like a token.
+fn snippet(body: &[u8], secrets: &KnownSecrets) -> String {
     let text = match serde_json::from_slice::<Value>(body) {
         Ok(mut value @ (Value::Object(_) | Value::Array(_))) => {
             redact_members(&mut value);
@@ -451,6 +460,7 @@ fn snippet(body: &[u8]) -> String {
         }
         _ => redact_named_values(&String::from_utf8_lossy(body)),
     };
+    let text = secrets.redact(&text);
     let flat: String = text
         .chars()
         .map(|c| {
@@ -482,9 +492,10 @@ fn redact_members(value: &mut Value) {
     }
 }
 
-/// In text that does not parse, the value after every `"name":` and
-/// `name=` whose name holds a secret, up to the end of that value (a
-/// quoted string, or the next delimiter), replaced by `[redacted]`.
+/// In text that does not parse, the value after every `"name":`, `name=`
+/// and `name:` (blanks allowed around the sign, as in `client_secret =
+/// x`) whose name holds a secret, up to the end of that value (a quoted
+/// string, or the next delimiter), replaced by `[redacted]`.
 fn redact_named_values(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -512,9 +523,12 @@ fn redact_named_values(text: &str) -> String {
             let end = (i..chars.len())
                 .find(|&j| !is_name(chars[j]))
                 .unwrap_or(chars.len());
-            // `name=value` or `name: value`.
-            if end < chars.len() && matches!(chars[end], '=' | ':') {
-                (chars[i..end].iter().collect::<String>(), Some(end + 1))
+            // `name=value` or `name: value`, blanks allowed before the sign.
+            let sign = (end..chars.len())
+                .find(|&j| !matches!(chars[j], ' ' | '\t'))
+                .unwrap_or(chars.len());
+            if sign < chars.len() && matches!(chars[sign], '=' | ':') {
+                (chars[i..end].iter().collect::<String>(), Some(sign + 1))
             } else {
                 (String::new(), None)
             }
@@ -624,6 +638,15 @@ pub(crate) fn redact(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Reads as a connection holding no secrets of its own would.
+    fn read_token_response(
+        response: &Response,
+        now: u64,
+        presented: Option<&Secret>,
+    ) -> Result<Token, Failure> {
+        super::read_token_response(response, now, presented, &KnownSecrets::default())
+    }
 
     fn json_response(status: u16, body: Value) -> Response {
         Response {
@@ -1025,6 +1048,8 @@ mod tests {
             "{\"access_token\":\t\"SlAV32hkKG\",}",
             "{\"access_token\":\n  \"SlAV32hkKG\",}",
             "refresh_token: SlAV32hkKG (upstream)",
+            "client_secret = SlAV32hkKG",
+            "password\t:SlAV32hkKG",
             "{\"tokens\": [\"one\", \"SlAV32hkKG\"],}",
             "{\"credentials\": {\"secret\": \"x\", \"key\": \"SlAV32hkKG\"},}",
         ] {

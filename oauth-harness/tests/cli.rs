@@ -1164,3 +1164,105 @@ fn serve_refuses_to_write_its_ca_through_a_symbolic_link() {
         "precious"
     );
 }
+
+/// A loopback token endpoint that answers every request with what `answer`
+/// makes of its form parameters: a status, a content type and a body. The
+/// number of requests it answered is counted.
+fn scripted_token_endpoint(
+    answer: impl Fn(&[(String, String)]) -> (u16, &'static str, String) + Send + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let url = format!("http://{}/token", listener.local_addr().expect("bound"));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = answered.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+            let (status, content_type, page) = answer(&form);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = write!(
+                reader.into_inner(),
+                "HTTP/1.1 {status} Answer\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    (url, answered)
+}
+
+#[test]
+fn a_token_endpoint_echoing_the_request_gets_no_secret_onto_the_terminal() {
+    // An error page that quotes what it was sent, in prose.
+    let (token_url, answered) = scripted_token_endpoint(|form| {
+        let sent = |name: &str| {
+            form.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default()
+        };
+        let page = format!(
+            "<html><p>invalid credentials for {} ({})</p><p>client secret '{}' is wrong</p><pre>client_secret = {}</pre><pre>{}</pre></html>",
+            sent("username"),
+            sent("password"),
+            sent("client_secret"),
+            sent("client_secret"),
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish(),
+        );
+        (500, "text/html; charset=utf-8", page)
+    });
+    let config = TempFile::new(
+        "echoed.json",
+        &json!({
+            "grant_type": "password",
+            "token_url": token_url,
+            "client_id": "app",
+            "client_secret": "hunter2x",
+            "client_auth": "body",
+            "username": "alice",
+            "password": "Tr0ub4dor",
+        })
+        .to_string(),
+    );
+    let output = harness(&["token", "--config", config.path()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(stderr.contains("HTTP 500"), "{stderr}");
+    assert!(
+        stderr.contains("invalid credentials for alice ([redacted])"),
+        "the page is shown, the password is not: {stderr}"
+    );
+    assert!(
+        stderr.contains("client secret '[redacted]' is wrong"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("client_secret = [redacted]"), "{stderr}");
+    for secret in ["hunter2x", "Tr0ub4dor"] {
+        assert!(!stderr.contains(secret), "{secret} in {stderr}");
+        assert!(!stdout.contains(secret), "{secret} in {stdout}");
+    }
+}

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::jwt::SigningKey;
-use crate::secret::Secret;
+use crate::secret::{KnownSecrets, Secret};
 
 pub mod fields;
 mod reader;
@@ -160,6 +160,9 @@ pub struct Assertion {
     pub claims: Map<String, Value>,
     /// The key that signs.
     pub key: SigningKey,
+    /// The key's password or the shared secret, as configured: kept so
+    /// that an error never quotes them, whatever a server echoes.
+    pub key_secrets: Vec<Secret>,
 }
 
 /// The PKCE method (RFC 7636).
@@ -316,6 +319,50 @@ impl Config {
         }
     }
 
+    /// Every secret value the configuration holds — the client secret (and
+    /// its Basic credentials), the password, the configured refresh token,
+    /// the keys' passwords and shared secrets, and the values of extra
+    /// headers and body parameters whose names say they carry a credential
+    /// (an API key) — for redacting server text that quotes them back.
+    pub(crate) fn known_secrets(&self) -> KnownSecrets {
+        let mut known = KnownSecrets::default();
+        match &self.client.auth {
+            ClientAuth::Basic(secret) => {
+                known.add(secret.expose());
+                let basic = crate::client_auth::basic_authorization(
+                    self.client.client_id.as_deref().unwrap_or_default(),
+                    secret.expose(),
+                );
+                known.add(basic.trim_start_matches("Basic "));
+            }
+            ClientAuth::Body(secret) => known.add(secret.expose()),
+            ClientAuth::PrivateKeyJwt(assertion) => {
+                assertion
+                    .key_secrets
+                    .iter()
+                    .for_each(|s| known.add(s.expose()));
+            }
+            ClientAuth::None => {}
+        }
+        match &self.grant {
+            Grant::RefreshToken { refresh_token } => known.add(refresh_token.expose()),
+            Grant::Password { password, .. } => known.add(password.expose()),
+            Grant::JwtBearer(assertion) => {
+                assertion
+                    .key_secrets
+                    .iter()
+                    .for_each(|s| known.add(s.expose()));
+            }
+            Grant::ClientCredentials | Grant::AuthorizationCode(_) | Grant::Implicit(_) => {}
+        }
+        for (name, value) in self.extra_headers.0.iter().chain(&self.extra_body.0) {
+            if carries_credential(name) {
+                known.add(value);
+            }
+        }
+        known
+    }
+
     /// Every signing key of the configuration, with its field, so that
     /// `validate` can prove each one signs.
     pub fn signing_keys(&self) -> Vec<(&'static str, &SigningKey)> {
@@ -328,4 +375,26 @@ impl Config {
         }
         keys
     }
+}
+
+/// Whether an extra header or body parameter of this name carries a
+/// credential (`X-Api-Key`, `X-Auth-Token`, `tenant_secret`), so that its
+/// value is hidden like the client secret. Other values (`Accept-Language:
+/// en`) are ordinary words that an error may show.
+fn carries_credential(name: &str) -> bool {
+    const CREDENTIAL_NAME_PARTS: &[&str] = &[
+        "key",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+        "signature",
+        "cookie",
+        "session",
+        "assertion",
+    ];
+    let name = name.to_ascii_lowercase();
+    CREDENTIAL_NAME_PARTS.iter().any(|part| name.contains(part))
 }

@@ -542,6 +542,7 @@ impl<'a> Reader<'a> {
         let shared_secret = self
             .optional_text(key::SHARED_SECRET, true)
             .map(Secret::new);
+        let key_secrets: Vec<Secret> = password.iter().chain(&shared_secret).cloned().collect();
         let key = match (algorithm, private_key, shared_secret) {
             (None, _, _) => None,
             (Some(algorithm), Some(pem), None) => self.key(
@@ -581,6 +582,7 @@ impl<'a> Reader<'a> {
             lifetime_secs: lifetime_secs?,
             claims,
             key: key?,
+            key_secrets,
         })
     }
 
