@@ -87,10 +87,36 @@ function documentOf(value, schema) {
   return document;
 }
 
+/** Whether this load is a login's redirect coming back to the form. */
+const ON_CALLBACK = /^\/callback(\/|$)/.test(window.location.pathname);
+
+/**
+ * The token the server's API asks of every call. The address
+ * `oauth-harness form` printed holds it (`?token=`); the page keeps it in
+ * this tab's session storage, as a login's redirect comes back without it,
+ * and takes it out of the address bar and the history.
+ */
+function formToken() {
+  if (!ON_CALLBACK) {
+    const address = new URL(window.location.href);
+    const given = address.searchParams.get('token');
+    if (given) {
+      sessionStorage.setItem('formToken', given);
+      address.searchParams.delete('token');
+      window.history.replaceState(null, '', address.pathname + address.search + address.hash);
+    }
+  }
+  return sessionStorage.getItem('formToken') || '';
+}
+const FORM_TOKEN = formToken();
+
+/** A call to the server's API: a GET without a body, a JSON POST with one. */
 async function api(path, body) {
-  const response = await fetch(path, {
+  const response = await fetch(path, body === undefined ? {
+    headers: { 'X-Form-Token': FORM_TOKEN },
+  } : {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', 'X-Form-Token': FORM_TOKEN },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const answer = await response.json();
@@ -148,7 +174,7 @@ async function showForm() {
     document.getElementById('missing-library').hidden = false;
     return;
   }
-  const schema = await (await fetch('/api/schema')).json();
+  const schema = await api('/api/schema');
   const editorSchema = forEditor(schema);
   // The page's heading already names the form.
   editorSchema.options.compact = true;
@@ -238,7 +264,7 @@ async function finishLogin() {
   }
 }
 
-if (/^\/callback(\/|$)/.test(window.location.pathname)) {
+if (ON_CALLBACK) {
   finishLogin();
 } else {
   showForm().catch((error) => showResult(error.message, 'failed'));

@@ -8,6 +8,13 @@
 //! Every check and every token goes through the component: this module only
 //! carries the page's requests to [`ConnectorHost::validate`] and to the
 //! [`Harness`], and remembers a browser login between its two halves.
+//!
+//! Every user of the machine can reach its loopback port, so the API
+//! answers only calls that carry a token drawn when the server starts: it
+//! is in the address the command prints, the page reads it from its own
+//! address and sends it in [`TOKEN_HEADER`]. The page itself and the
+//! login's redirect (`/callback...`) are served without it: they hold no
+//! secret, and an authorization server cannot know the token.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,7 +29,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -40,6 +47,10 @@ const FORM_JS: &str = include_str!("../form/form.js");
 const LIBRARY_BUNDLE: &str = "node_modules/@json-editor/json-editor/dist/jsoneditor.js";
 /// The largest request body the page may send (a configuration with keys).
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The header in which the page sends the server's token with each call.
+const TOKEN_HEADER: HeaderName = HeaderName::from_static("x-form-token");
+/// The query parameter of the printed address that holds the token.
+const TOKEN_PARAMETER: &str = "token";
 
 /// The directory holding the page's npm packages in this repository.
 pub fn default_assets_dir() -> PathBuf {
@@ -71,6 +82,9 @@ struct PendingLogin {
 struct Shared {
     /// `127.0.0.1:PORT`: the only `Host` the server answers to.
     authority: String,
+    /// What every `/api/` call must carry in [`TOKEN_HEADER`]: 32 random
+    /// bytes, base64url.
+    token: String,
     harness: Harness,
     assets: PathBuf,
     logins: Mutex<PendingLogins>,
@@ -79,6 +93,9 @@ struct Shared {
 
 /// A running form server; it stops when dropped.
 pub struct FormServer {
+    /// `http://127.0.0.1:PORT/`, without the token.
+    base: String,
+    /// The page's address with the token, for the person who runs it.
     url: String,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -90,9 +107,16 @@ impl FormServer {
             .with_context(|| format!("failed to listen on 127.0.0.1:{}", options.port))?;
         listener.set_nonblocking(true)?;
         let authority = listener.local_addr()?.to_string();
-        let url = format!("http://{authority}/");
+        let mut token = [0u8; 32];
+        getrandom::fill(&mut token)
+            .map_err(|e| anyhow::anyhow!("the random generator failed: {e}"))?;
+        let token = URL_SAFE_NO_PAD.encode(token);
+        let base = format!("http://{authority}/");
+        // base64url needs no escaping in a query.
+        let url = format!("{base}?{TOKEN_PARAMETER}={token}");
         let shared = Arc::new(Shared {
             authority,
+            token,
             harness: Harness::new(connector, &options.http),
             assets: options.assets,
             logins: Mutex::new(PendingLogins::default()),
@@ -111,20 +135,24 @@ impl FormServer {
         };
         runtime.spawn(accept_loop(listener, shared));
         Ok(Self {
+            base,
             url,
             runtime: Some(runtime),
         })
     }
 
-    /// The page's URL, such as `http://127.0.0.1:41234/`.
+    /// The page's URL with the token its calls need, such as
+    /// `http://127.0.0.1:41234/?token=...`: for the person who runs the
+    /// form only, since whoever holds it can use the form's API.
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// Where browser logins started from the form come back: this, or
     /// this followed by `/NAME`, a path for each authorization server.
+    /// It holds no token: authorization servers are told it.
     pub fn callback_url(&self) -> String {
-        format!("{}callback", self.url)
+        format!("{}callback", self.base)
     }
 }
 
@@ -155,6 +183,28 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 }
 
 async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let mut response = answer(shared, request).await;
+    // No other page may show this one in a frame, where it could trick the
+    // user into clicking its buttons (clickjacking); and no address of the
+    // page, which may hold the token, goes out in a Referer.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     // Only this server's own pages may use it. Another site's page could
     // otherwise post configurations to it (cross-site requests), or read its
     // answers under a hostile name that resolves to 127.0.0.1 (DNS
@@ -176,6 +226,17 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
     if header(header::ORIGIN).is_some_and(|origin| origin != format!("http://{}", shared.authority))
     {
         return problem(StatusCode::FORBIDDEN, "calls from other sites are refused");
+    }
+    // Other local users pass the checks above: they send the right Host
+    // and no Origin. Only the token in the printed address lets a call in.
+    if request.uri().path().starts_with("/api/")
+        && !header(TOKEN_HEADER)
+            .is_some_and(|given| same_token(given.as_bytes(), shared.token.as_bytes()))
+    {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "this call lacks the form's token: open the page at the address `oauth-harness form` printed, which holds it",
+        );
     }
     if request.method() == Method::POST
         && !header(header::CONTENT_TYPE)
@@ -227,6 +288,19 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Ful
         }
         _ => problem(StatusCode::NOT_FOUND, "no such page"),
     }
+}
+
+/// Whether `given` is the server's token. Every byte is compared whatever
+/// differs, so the time taken says nothing of how much of a guess was
+/// right; the length is no secret (every token has 43 characters).
+fn same_token(given: &[u8], token: &[u8]) -> bool {
+    given.len() == token.len()
+        && given
+            .iter()
+            .zip(token)
+            // black_box keeps the compiler from ending the loop early.
+            .fold(0u8, |differ, (a, b)| std::hint::black_box(differ | (a ^ b)))
+            == 0
 }
 
 /// The page's calls: validate, obtain a token, start and finish a login.
@@ -662,6 +736,22 @@ mod tests {
             paths.suggestion(authority, "http://127.0.0.1:9/authorize"),
             "http://127.0.0.1:4000/callback/127.0.0.1-9-authorize"
         );
+    }
+
+    #[test]
+    fn only_the_whole_token_is_the_token() {
+        let token = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFG";
+        assert!(same_token(token, token));
+        assert!(!same_token(
+            b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFH",
+            token
+        ));
+        assert!(!same_token(&token[..42], token), "a prefix");
+        assert!(
+            !same_token(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH", token),
+            "longer"
+        );
+        assert!(!same_token(b"", token));
     }
 
     #[test]

@@ -182,15 +182,66 @@ test('the form answers only its own pages', async () => {
   const url = new URL(formUrl);
   const call = (headers, body) => new Promise((resolve, reject) => {
     const request = http.request({ host: url.hostname, port: url.port, path: '/api/validate', method: 'POST', headers },
-      (response) => { response.resume(); resolve(response.statusCode); });
+      (response) => {
+        response.resume();
+        assert.equal(response.headers['content-security-policy'], "frame-ancestors 'none'");
+        assert.equal(response.headers['x-frame-options'], 'DENY');
+        resolve(response.statusCode);
+      });
     request.on('error', reject);
     request.end(body);
   });
   const json = { 'Content-Type': 'application/json' };
-  assert.equal(await call({ ...json, Host: `127.0.0.1:${url.port}` }, '{}'), 200);
-  assert.equal(await call({ ...json, Host: `rebound.example:${url.port}` }, '{}'), 403, 'DNS rebinding');
-  assert.equal(await call({ ...json, Host: url.host, Origin: 'https://evil.example' }, '{}'), 403, 'another site');
-  assert.equal(await call({ 'Content-Type': 'text/plain', Host: url.host }, '{}'), 415, 'a cross-site form post');
+  const token = { 'X-Form-Token': url.searchParams.get('token') };
+  assert.equal(await call({ ...json, ...token, Host: `127.0.0.1:${url.port}` }, '{}'), 200);
+  assert.equal(await call({ ...json, ...token, Host: `rebound.example:${url.port}` }, '{}'), 403, 'DNS rebinding');
+  assert.equal(await call({ ...json, ...token, Host: url.host, Origin: 'https://evil.example' }, '{}'), 403, 'another site');
+  assert.equal(await call({ 'Content-Type': 'text/plain', ...token, Host: url.host }, '{}'), 415, 'a cross-site form post');
+  // Another local user: the right Host, no Origin, but not the token.
+  assert.equal(await call({ ...json, Host: url.host }, '{}'), 403, 'no token');
+  assert.equal(await call({ ...json, 'X-Form-Token': 'guess', Host: url.host }, '{}'), 403, 'a wrong token');
+});
+
+test('the token leaves the address bar, and the page keeps it across a reload', async () => {
+  const page = await openForm();
+  assert.equal(new URL(page.url()).search, '', 'the token is gone from the address bar');
+  await page.reload();
+  await page.waitForSelector('select[name="root[grant_type]"]');
+  // The component answered: the empty form lacks its token URL.
+  const { errors } = await validate(page);
+  assert.match(errors[0], /^token_url: required/, errors.join('\n'));
+});
+
+test('without the token, the page says where to open it', async () => {
+  const page = await browser.newPage();
+  await page.goto(new URL('/', formUrl).href);
+  await page.waitForSelector('#result.failed');
+  assert.match(await page.textContent('#result'), /lacks the form's token: open the page at the address `oauth-harness form` printed/);
+  await page.close();
+});
+
+test('no other page shows the form in a frame', async () => {
+  // A page on another loopback port frames the form, as another local
+  // user's server could: the browser refuses to show it there.
+  const framing = http.createServer((request, response) => {
+    response.setHeader('Content-Type', 'text/html');
+    response.end(`<iframe src="${formUrl}"></iframe>`);
+  });
+  await new Promise((listening) => framing.listen(0, '127.0.0.1', listening));
+  const page = await browser.newPage();
+  try {
+    const refused = page.waitForEvent('requestfailed', {
+      predicate: (request) => request.url() === formUrl, timeout: 10_000,
+    });
+    await page.goto(`http://127.0.0.1:${framing.address().port}/`);
+    assert.equal((await refused).failure().errorText, 'net::ERR_BLOCKED_BY_RESPONSE');
+    for (const frame of page.frames()) {
+      assert.equal(await frame.$('select[name="root[grant_type]"]'), null, `the form rendered in ${frame.url()}`);
+    }
+  } finally {
+    await page.close();
+    framing.close();
+  }
 });
 
 test('password: a missing password is named, then the user obtains a token', async () => {
@@ -308,14 +359,18 @@ test('an answer at another server\'s callback does not finish the login (mix-up)
 
 test('each callback path serves one authorization server', async () => {
   const page = await openForm();
-  const startLogin = (authorizationUrl, redirectUri) => page.evaluate(async (config) => {
+  const startLogin = (authorizationUrl, redirectUri) => page.evaluate(async ({ config, token }) => {
     const response = await fetch('/api/login', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(config),
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Form-Token': token },
+      body: JSON.stringify(config),
     });
     return { status: response.status, body: await response.json() };
   }, {
-    grant_type: 'authorization_code', client_auth: 'none', client_id: 'demo-public',
-    token_url: server.tokenUrl, authorization_url: authorizationUrl, redirect_uri: redirectUri,
+    config: {
+      grant_type: 'authorization_code', client_auth: 'none', client_id: 'demo-public',
+      token_url: server.tokenUrl, authorization_url: authorizationUrl, redirect_uri: redirectUri,
+    },
+    token: new URL(formUrl).searchParams.get('token'),
   });
   const shared = `${callbackUrl}/shared`;
   const first = await startLogin(server.authorizationUrl, shared);
