@@ -12,7 +12,7 @@ use end_to_end::{client_credentials, harness_for, http_server};
 use host_harness::component::{Failure, Request, TokenTypeHint};
 use host_harness::driver::{TokenManager, TokenSource};
 use host_harness::harness::Clock;
-use host_harness::stores::{Lease, MemoryStore, TokenStore};
+use host_harness::stores::{Lease, LeaseSave, MemoryStore, TokenStore};
 use host_harness::{TokenError, TokenState};
 use serde_json::Value;
 
@@ -364,20 +364,21 @@ fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_ma
     assert_eq!(answer.client_id.as_deref(), Some("demo-basic"));
 }
 
-/// A store whose next save fails, as a full disk would.
+/// A store whose writes fail while `failing` is set, as a full disk's
+/// would (however often they are tried again).
 #[derive(Default)]
-struct FailingOnce {
-    fail_next: std::sync::atomic::AtomicBool,
+struct FailingStore {
+    failing: std::sync::atomic::AtomicBool,
     inner: MemoryStore,
 }
 
-impl TokenStore for FailingOnce {
+impl TokenStore for FailingStore {
     fn load(&self, key: &str) -> anyhow::Result<Option<TokenState>> {
         self.inner.load(key)
     }
 
     fn save(&self, key: &str, state: &TokenState) -> anyhow::Result<()> {
-        if self.fail_next.swap(false, Ordering::SeqCst) {
+        if self.failing.load(Ordering::SeqCst) {
             anyhow::bail!("no space left on the device");
         }
         self.inner.save(key, state)
@@ -389,11 +390,18 @@ impl TokenStore for FailingOnce {
         expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> anyhow::Result<bool> {
+        if self.failing.load(Ordering::SeqCst) {
+            anyhow::bail!("no space left on the device");
+        }
         self.inner.replace_if_unchanged(key, expected, new)
     }
 
     fn secret(&self) -> anyhow::Result<Vec<u8>> {
         self.inner.secret()
+    }
+
+    fn constant(&self, name: &str, candidate: Option<&str>) -> anyhow::Result<Option<String>> {
+        self.inner.constant(name, candidate)
     }
 
     fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
@@ -407,22 +415,23 @@ impl TokenStore for FailingOnce {
 
 /// The inner store's lease, saving through the failing store.
 struct FailingLease<'s> {
-    store: &'s FailingOnce,
+    store: &'s FailingStore,
     key: String,
     _held: Box<dyn Lease + 's>,
 }
 
 impl Lease for FailingLease<'_> {
-    fn save(&self, state: &TokenState) -> anyhow::Result<()> {
-        self.store.save(&self.key, state)
+    fn save(&self, state: &TokenState) -> anyhow::Result<LeaseSave> {
+        self.store.save(&self.key, state)?;
+        Ok(LeaseSave::Saved)
     }
 }
 
 #[test]
 fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     let server = http_server();
-    let store = Arc::new(FailingOnce::default());
-    store.fail_next.store(true, Ordering::SeqCst);
+    let store = Arc::new(FailingStore::default());
+    store.failing.store(true, Ordering::SeqCst);
     let manager = TokenManager::new(harness_for(&server), Box::new(store.clone()));
     let mut config = client_credentials(&server, "demo-basic", "basic");
     config["grant_type"] = "password".into();
@@ -431,6 +440,8 @@ fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     let config = config.to_string();
 
     let error = manager.token(&config).expect_err("the store refused");
+
+    store.failing.store(false, Ordering::SeqCst);
     assert!(
         format!("{error}").contains("could not be stored"),
         "{error}"
@@ -494,7 +505,7 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
     })
     .expect("server");
     let (_, offset, clock) = controlled_clock();
-    let store = Arc::new(FailingOnce::default());
+    let store = Arc::new(FailingStore::default());
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),
         Box::new(store.clone()),
@@ -511,8 +522,9 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
 
     // The renewal rotates the refresh token, and the store refuses it.
     offset.store(35, Ordering::SeqCst);
-    store.fail_next.store(true, Ordering::SeqCst);
+    store.failing.store(true, Ordering::SeqCst);
     manager.token(&config).expect_err("the store refused");
+    store.failing.store(false, Ordering::SeqCst);
     assert_eq!(store.inner.load(&key).expect("load"), Some(first.clone()));
 
     // Past that token's life too: the unsaved state (whose refresh token is
@@ -536,7 +548,7 @@ fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
     })
     .expect("server");
     let (_, offset, clock) = controlled_clock();
-    let store = Arc::new(FailingOnce::default());
+    let store = Arc::new(FailingStore::default());
     let worker = || {
         TokenManager::new(
             harness_for(&server).with_clock(clock.clone()),
@@ -555,8 +567,9 @@ fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
 
     // The first worker's renewal is refused by the store and kept in memory.
     offset.store(35, Ordering::SeqCst);
-    store.fail_next.store(true, Ordering::SeqCst);
+    store.failing.store(true, Ordering::SeqCst);
     first.token(&config).expect_err("the store refused");
+    store.failing.store(false, Ordering::SeqCst);
     // Meanwhile another worker renews and stores its own.
     let (theirs, _) = second.token(&config).expect("a token");
     assert_eq!(
@@ -629,4 +642,31 @@ fn a_server_that_keeps_sending_unusable_tokens_is_reported_after_two_answers() {
         sent[2].contains("grant_type=refresh_token&refresh_token=rt-kept"),
         "{sent:?}"
     );
+}
+
+/// A login kept while another worker renews the same configuration waits
+/// for that renewal's lease, then stores over it: the renewal's save can
+/// no longer overwrite the fresh login, made to switch accounts say.
+#[test]
+fn a_kept_login_waits_for_a_renewal_in_flight_instead_of_racing_it() {
+    let server = http_server();
+    let store = Arc::new(MemoryStore::default());
+    let manager = TokenManager::new(harness_for(&server), Box::new(store.clone()));
+    let config = client_credentials(&server, "demo-basic", "basic").to_string();
+    let key = manager.cache_key(&config).expect("key");
+    let login = TokenState::new("the fresh login".into(), None);
+    let renewal = store
+        .lease(&key, Duration::from_secs(5))
+        .expect("a renewal holds the lease");
+    std::thread::scope(|scope| {
+        let kept = scope.spawn(|| manager.keep(&config, &login));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!kept.is_finished(), "the login waits for the renewal");
+        renewal
+            .save(&TokenState::new("the renewal's".into(), None))
+            .expect("saved under its lease");
+        drop(renewal);
+        kept.join().expect("joined").expect("kept");
+    });
+    assert_eq!(store.load(&key).expect("read"), Some(login));
 }

@@ -20,11 +20,16 @@ use crate::component::{
 };
 use crate::harness::{Harness, TokenError};
 use crate::lock;
-use crate::stores::TokenStore;
+use crate::stores::{Gate, Lease, LeaseSave, TokenStore};
 
 /// How many times one call asks `next` before giving up: enough for a
 /// renewal, a store that changed meanwhile and a retry.
 const MAX_STEPS: usize = 6;
+
+/// How many times a renewed state is offered to a failing store before it
+/// is reported unsaved, and the pause between tries.
+const SAVE_TRIES: u32 = 3;
+const SAVE_RETRY_PAUSE: Duration = Duration::from_millis(300);
 
 /// Where a token handed out came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +144,10 @@ pub struct TokenManager {
     harness: Harness,
     store: Box<dyn TokenStore>,
     cache: Mutex<Cache>,
-    /// How long a renewal waits for another worker's: longer than a
-    /// renewal's requests may take.
+    /// The longest one token request takes.
+    request_bound: Duration,
+    /// How long a renewal waits for another worker's lease: that worker may
+    /// first wait out an earlier holder's renewal, then renew.
     lease_wait: Duration,
     /// The store's secret, which keys the cache keys; read once.
     store_secret: std::sync::OnceLock<Vec<u8>>,
@@ -154,12 +161,13 @@ impl TokenManager {
     /// A manager sending requests through `harness` and keeping states in
     /// `store`.
     pub fn new(harness: Harness, store: Box<dyn TokenStore>) -> Self {
-        let lease_wait = harness.renewal_time_bound();
+        let renewal_bound = harness.renewal_time_bound();
         Self {
+            request_bound: harness.request_time_bound(),
             harness,
             store,
             cache: Mutex::new(Cache::default()),
-            lease_wait,
+            lease_wait: renewal_bound * 2,
             store_secret: std::sync::OnceLock::new(),
         }
     }
@@ -443,6 +451,20 @@ impl TokenManager {
                 .insert(key.to_owned(), stored.clone());
             return Ok(TokenSource::Store);
         }
+        // A holder whose lease lapsed (paused, cut off) may still be
+        // presenting this state's refresh token: the store says whether to
+        // wait for it, and what it stored meanwhile.
+        if let Gate::Changed(current) = lease
+            .presenting(latest.as_ref(), self.request_bound)
+            .map_err(host)?
+        {
+            let mut cache = lock(&self.cache);
+            match current {
+                Some(current) => cache.states.insert(key.to_owned(), current),
+                None => cache.states.remove(key),
+            };
+            return Ok(TokenSource::Store);
+        }
         let (state, renewal) = self
             .harness
             .fetch(connection, fetch, held)
@@ -450,7 +472,7 @@ impl TokenManager {
         // Stored under the lease and outside the cache's lock: other keys
         // need not wait for the disk, callers of this key wait for this
         // flight, other processes for the lease.
-        let saved = lease.save(&state);
+        let saved = self.save_under(&*lease, key, latest.as_ref(), &state);
         drop(lease);
         let mut cache = lock(&self.cache);
         cache.states.insert(key.to_owned(), state);
@@ -464,6 +486,55 @@ impl TokenManager {
         }
         cache.unsaved.remove(key);
         Ok(TokenSource::of(renewal))
+    }
+
+    /// Saves a state under the lease; if the lease lapsed meanwhile, saves
+    /// it only over `read`, the state read under the lease: unless another
+    /// worker renewed since, nothing newer is there to overwrite. A store
+    /// that fails (a dropped packet, a restart) is tried again a few times
+    /// first: the state may hold the only live refresh token.
+    fn save_under(
+        &self,
+        lease: &dyn Lease,
+        key: &str,
+        read: Option<&TokenState>,
+        state: &TokenState,
+    ) -> anyhow::Result<()> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let attempt = match lease.save(state) {
+                Ok(LeaseSave::Saved) => return Ok(()),
+                Ok(LeaseSave::Lapsed(why)) => self.save_over(key, read, state).map(|saved| {
+                    saved.ok_or_else(|| anyhow!("{why}, and another worker stored a token since"))
+                }),
+                // The save may have reached the store although its answer
+                // did not: then the state read is there no more.
+                Err(error) => match self.save_over(key, read, state) {
+                    Ok(Some(())) => return Ok(()),
+                    _ => Err(error),
+                },
+            };
+            match attempt {
+                Ok(outcome) => return outcome,
+                Err(error) if tries >= SAVE_TRIES => return Err(error),
+                Err(_) => std::thread::sleep(SAVE_RETRY_PAUSE),
+            }
+        }
+    }
+
+    /// Compare-and-set of `state` over `read`: `Some` if the store holds
+    /// `state` now, `None` if it holds another.
+    fn save_over(
+        &self,
+        key: &str,
+        read: Option<&TokenState>,
+        state: &TokenState,
+    ) -> anyhow::Result<Option<()>> {
+        if self.store.replace_if_unchanged(key, read, Some(state))? {
+            return Ok(Some(()));
+        }
+        Ok((self.store.load(key)?.as_ref() == Some(state)).then_some(()))
     }
 
     /// Replaces a used state (spent, revoked) in the cache and the store,
@@ -493,17 +564,39 @@ impl TokenManager {
     }
 
     /// Keeps a state obtained outside the loop (a browser login) under its
-    /// configuration's key, in the store before anything else.
+    /// configuration's key, in the store before anything else: under the
+    /// lease, so that a renewal in flight elsewhere neither overwrites it
+    /// nor is overwritten halfway.
     pub fn keep(&self, config: &str, state: &TokenState) -> Result<(), SharedTokenError> {
         let key = self.cache_key(config)?;
+        let lease = self.store.lease(&key, self.lease_wait).map_err(host)?;
         // Read first: a store that cannot be read as it is (tokens under
         // another key) is left alone, not overwritten.
-        self.store.load(&key).map_err(host)?;
-        self.store.save(&key, state).map_err(host)?;
+        let read = self.store.load(&key).map_err(host)?;
+        self.save_under(&*lease, &key, read.as_ref(), state)
+            .map_err(host)?;
+        drop(lease);
         let mut cache = lock(&self.cache);
         cache.states.insert(key.clone(), state.clone());
         cache.unsaved.remove(&key);
         Ok(())
+    }
+
+    /// The token this manager holds for a configuration that no store has
+    /// accepted yet: after a failure that says a token could not be
+    /// stored, what a person must keep by hand so that its rotated refresh
+    /// token is not lost with the process.
+    pub fn unstored(&self, config: &str) -> Option<ObtainedToken> {
+        let connection = self.connection(config).ok()?;
+        let key = self.key(&connection).ok()?;
+        let state = {
+            let cache = lock(&self.cache);
+            cache
+                .unsaved
+                .contains_key(&key)
+                .then(|| cache.states.get(&key).cloned())??
+        };
+        self.harness.describe(&connection, &state).ok()
     }
 
     /// The token kept for a configuration, from the cache or the store,

@@ -99,3 +99,44 @@ pub fn create_private_dir(directory: &Path) -> Result<()> {
         .create(directory)
         .with_context(|| format!("failed to create `{}`", directory.display()))
 }
+
+/// Reads a small file that holds a secret (a key, a URL with a password),
+/// refusing one that others can read or write, or that is not a plain
+/// file: a secret others can read is no longer one. `what` names it in
+/// errors; its contents never appear in one.
+pub fn read_private(path: &Path, what: &str) -> Result<String> {
+    use std::io::Read as _;
+    /// Secrets are short: anything longer is not the file meant.
+    const MAX_BYTES: u64 = 64 * 1024;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("failed to read the {what} `{}`", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("failed to inspect the {what} `{}`", path.display()))?;
+    if !meta.is_file() {
+        anyhow::bail!("the {what} `{}` is not a plain file", path.display());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the {what} `{}` can be read or written by others (mode {mode:03o}): make it yours alone with `chmod 600`",
+                path.display()
+            );
+        }
+    }
+    let mut text = String::new();
+    file.take(MAX_BYTES + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("the {what} `{}` is not text", path.display()))?;
+    if text.len() as u64 > MAX_BYTES {
+        anyhow::bail!(
+            "the {what} `{}` is larger than {} KiB: it is not the file meant",
+            path.display(),
+            MAX_BYTES / 1024
+        );
+    }
+    Ok(text)
+}

@@ -105,6 +105,12 @@ impl Harness {
         (self.clock)()
     }
 
+    /// The longest one request can take: connecting, sending, and reading
+    /// the answer.
+    pub fn request_time_bound(&self) -> std::time::Duration {
+        self.http.time_bound()
+    }
+
     /// The longest a renewal's requests can take: each of its chained token
     /// requests bounded by the connect and read timeouts, with a margin.
     pub fn renewal_time_bound(&self) -> std::time::Duration {

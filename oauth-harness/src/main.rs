@@ -15,7 +15,7 @@ use auth_server::{AuthorizationServer, ServerOptions, TEST_CLIENTS};
 use host_harness::component::{Failure, FieldError, TokenTypeHint};
 use host_harness::driver::TokenManager;
 use host_harness::stores::{
-    AtRest, FileStore, KEY_VARIABLE, MemoryStore, RedisStore, StoreKey, TokenStore,
+    self, FileStore, KEY_VARIABLE, StoreKey, StoreOptions, StoreSpec, TokenStore,
 };
 use host_harness::{
     ConnectorHost, Harness, HttpSettings, ObtainedToken, TokenError, browser, files,
@@ -211,73 +211,111 @@ struct HttpArgs {
 /// Where tokens are kept between runs.
 #[derive(Args)]
 struct StoreArgs {
-    /// Keep tokens in this file (created readable by the owner only)
-    /// instead of the per-user default; or, for workers on several
-    /// machines, in Redis: redis://[user:password@]host:port/db (rediss://
-    /// for TLS).
-    #[arg(long, value_name = "FILE|URL", conflicts_with = "no_store")]
+    /// Keep tokens in this file (created readable by the owner only, in a
+    /// directory only you can write) instead of the per-user default; or,
+    /// for workers on several machines, in Redis or Valkey:
+    /// redis://[user:password@]host:port/db, rediss:// for TLS, valkey://,
+    /// valkeys://, redis+unix:///path/to/socket. The environment variable
+    /// OAUTH_HARNESS_STORE may hold it instead, out of the process list.
+    #[arg(long, value_name = "FILE|URL", conflicts_with_all = ["no_store", "store_url_file"])]
     store: Option<String>,
+    /// Read the store's path or URL (with its password) from this file,
+    /// readable by you only.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
+    store_url_file: Option<PathBuf>,
     /// Keep tokens in memory only: nothing is written, nothing reused.
     #[arg(long)]
     no_store: bool,
     /// Encrypt the stored tokens with the key in this file (32 bytes in
-    /// base64, as `openssl rand -base64 32` makes); the environment
-    /// variable OAUTH_HARNESS_STORE_KEY may hold it instead.
+    /// base64, as `openssl rand -base64 32` makes; readable by you only);
+    /// the environment variable OAUTH_HARNESS_STORE_KEY may hold it instead.
     #[arg(long, value_name = "FILE", conflicts_with = "no_store")]
     store_key_file: Option<PathBuf>,
     /// For a rediss:// store with a private CA: trust exactly the CA
     /// certificates in this PEM file.
     #[arg(long, value_name = "PEM", conflicts_with = "no_store")]
     store_ca_file: Option<PathBuf>,
+    /// Accept a plain redis:// or valkey:// store on another machine,
+    /// although its password and, without a key, the tokens cross the
+    /// network readable.
+    #[arg(long, conflicts_with = "no_store")]
+    allow_plain_redis: bool,
+    /// The migration step after a store key is first configured: take over
+    /// the unencrypted tokens stored before, sealing them, instead of
+    /// refusing them. Whoever could write the store could have planted
+    /// them: run it once, then drop the flag.
+    #[arg(long, conflicts_with = "no_store")]
+    store_seal_unsealed: bool,
 }
+
+/// The environment variable that may name the store, out of the process
+/// list where a password in a URL would show.
+const STORE_VARIABLE: &str = "OAUTH_HARNESS_STORE";
 
 impl StoreArgs {
     fn open(&self) -> Result<Box<dyn TokenStore>> {
-        if self.no_store {
-            return Ok(Box::new(MemoryStore::default()));
-        }
+        let spec = self.spec()?;
         let key = match &self.store_key_file {
             Some(path) => Some(StoreKey::from_file(path)?),
             None => StoreKey::from_environment()?,
         };
-        match &self.store {
-            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-                let ca = self
-                    .store_ca_file
-                    .as_ref()
-                    .map(|path| {
-                        std::fs::read(path).with_context(|| {
-                            format!("failed to read the store's CA file `{}`", path.display())
-                        })
-                    })
-                    .transpose()?;
-                let redis = RedisStore::open_trusting(url, ca.as_deref())?;
-                let name = format!("`{}`", redis.shown());
-                if key.is_none() {
-                    eprintln!(
-                        "note: the Redis token store {name} holds the tokens unencrypted; set {KEY_VARIABLE} or pass --store-key-file to encrypt them"
-                    );
-                }
-                Ok(Box::new(AtRest::new(redis, key.as_ref(), &name)))
-            }
-            _ if self.store_ca_file.is_some() => Err(anyhow::anyhow!(
-                "--store-ca-file is for a rediss:// store: drop it, or give --store rediss://…"
-            )),
-            path => {
-                let path = match path {
-                    Some(path) => PathBuf::from(path),
-                    None => FileStore::default_path().context(
-                        "no home directory for the token store: pass --store FILE or --no-store",
-                    )?,
-                };
-                let name = format!("`{}`", path.display());
-                Ok(Box::new(AtRest::new(
-                    FileStore::new(path),
-                    key.as_ref(),
-                    &name,
-                )))
-            }
+        let ca_pem = self
+            .store_ca_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).with_context(|| {
+                    format!("failed to read the store's CA file `{}`", path.display())
+                })
+            })
+            .transpose()?;
+        if matches!(spec, StoreSpec::Redis(_)) && key.is_none() {
+            eprintln!(
+                "note: the Redis token store {} holds the tokens unencrypted; set {KEY_VARIABLE} or pass --store-key-file to encrypt them",
+                spec.shown()
+            );
         }
+        if self.store_seal_unsealed && key.is_none() {
+            bail!(
+                "--store-seal-unsealed seals tokens with the store key: give it ({KEY_VARIABLE} or --store-key-file)"
+            );
+        }
+        stores::open(
+            &spec,
+            &StoreOptions {
+                key,
+                ca_pem,
+                allow_plain_remote: self.allow_plain_redis,
+                seal_unsealed: self.store_seal_unsealed,
+            },
+        )
+    }
+
+    /// Which store: --store, --store-url-file, OAUTH_HARNESS_STORE, else
+    /// the per-user file.
+    fn spec(&self) -> Result<StoreSpec> {
+        if self.no_store {
+            return Ok(StoreSpec::Memory);
+        }
+        if let Some(text) = &self.store {
+            return StoreSpec::parse(text);
+        }
+        if let Some(path) = &self.store_url_file {
+            let text = files::read_private(path, "store URL file")?;
+            return StoreSpec::parse(&text)
+                .with_context(|| format!("in --store-url-file `{}`", path.display()));
+        }
+        match std::env::var(STORE_VARIABLE) {
+            Ok(text) if !text.trim().is_empty() => {
+                return StoreSpec::parse(&text).with_context(|| format!("in {STORE_VARIABLE}"));
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                bail!("{STORE_VARIABLE} is not text: give the store's path or URL")
+            }
+            _ => {}
+        }
+        FileStore::default_path()
+            .map(StoreSpec::File)
+            .context("no home directory for the token store: pass --store FILE or --no-store")
     }
 }
 
@@ -588,6 +626,21 @@ fn report(error: TokenError) -> anyhow::Error {
     }
 }
 
+/// Shows the refresh token of a token that no store accepted: the server
+/// may have rotated it, spending the one stored, so when the process ends
+/// this is the only copy left.
+fn show_unstored(manager: &TokenManager, config: &str) {
+    if let Some(refresh_token) = manager
+        .unstored(config)
+        .and_then(|token| token.refresh_token)
+    {
+        eprintln!(
+            "the refresh token to keep, which could not be stored: {}",
+            refresh_token.expose()
+        );
+    }
+}
+
 /// Keeps a login's token in the store, before printing it: a failed print
 /// must not lose a refresh token.
 fn keep_and_print(
@@ -843,9 +896,10 @@ fn call(connector: ConnectorHost, args: &CallArgs) -> Result<ExitCode> {
         headers,
         body: args.data.clone().unwrap_or_default().into_bytes(),
     };
-    let outcome = manager
-        .call(&config, &request)
-        .map_err(|error| anyhow::anyhow!("{error:#}"))?;
+    let outcome = manager.call(&config, &request).map_err(|error| {
+        show_unstored(&manager, &config);
+        anyhow::anyhow!("{error:#}")
+    })?;
     if args.verbose {
         for step in &outcome.steps {
             eprintln!("{step}");

@@ -951,6 +951,19 @@ fn stored_tokens_are_encrypted_with_the_operators_key_and_a_wrong_key_changes_no
         }
         command.output().expect("oauth-harness runs")
     };
+    // A key file others can read is no secret: refused, naming the fix.
+    let open_to_all = call(None, Some(&key_file));
+    assert!(!open_to_all.status.success());
+    assert!(
+        text(&open_to_all.stderr).contains("chmod 600"),
+        "{}",
+        text(&open_to_all.stderr)
+    );
+    assert!(!store.exists(), "nothing stored with a readable key");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
     let first = call(None, Some(&key_file));
     assert!(first.status.success(), "{}", text(&first.stderr));
     let at_rest = std::fs::read_to_string(&store).expect("the store");

@@ -4,32 +4,23 @@
 //! section 4.14.2), as strict providers do.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use auth_server::{AuthorizationServer, ServerOptions};
+use common::{RedisServer, config, directory};
 use host_harness::TokenState;
-use host_harness::stores::{RedisStore, TokenStore};
-use serde_json::json;
+use host_harness::stores::{LeaseSave, RedisStore, TokenStore};
 
 /// How long an access token lives: short, so a run sees many renewals.
 const LIFETIME_SECS: u64 = 4;
 /// How many workers, each running `oauth-harness call` in a loop.
 const WORKERS: usize = 6;
-
-/// A directory of its own for a test.
-fn directory(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!(
-        "oauth-harness-{name}-{}-{}",
-        std::process::id(),
-        host_harness::harness::unix_now()
-    ));
-    std::fs::create_dir_all(&directory).expect("directory");
-    directory
-}
 
 /// The rotating, reuse-detecting server, slow enough that workers race.
 fn strict_server() -> AuthorizationServer {
@@ -39,22 +30,6 @@ fn strict_server() -> AuthorizationServer {
         ..ServerOptions::default()
     })
     .expect("server")
-}
-
-/// A configuration whose grant issues a refresh token; renewals rotate it.
-fn config(server: &AuthorizationServer, directory: &Path) -> PathBuf {
-    let config = directory.join("config.json");
-    std::fs::write(
-        &config,
-        json!({
-            "grant_type": "password", "token_url": server.token_url(),
-            "client_id": "demo-basic", "client_secret": "demo-basic-secret",
-            "username": "alice", "password": "wonderland", "scope": "read offline_access",
-        })
-        .to_string(),
-    )
-    .expect("written");
-    config
 }
 
 fn call(config: &Path, store: &str, resource: &str) -> Output {
@@ -159,120 +134,6 @@ fn workers_sharing_a_file_renew_once_per_lifetime_and_never_present_a_refresh_to
     let _ = std::fs::remove_dir_all(directory);
 }
 
-/// A real `redis-server` on a free loopback port, persisting to its own
-/// directory so that a restart keeps what it held.
-struct RedisServer {
-    port: u16,
-    directory: PathBuf,
-    /// Over TLS only, with a certificate from this CA (its PEM).
-    tls: Option<String>,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    fn start(directory: &Path) -> Self {
-        Self::start_with(directory, false)
-    }
-
-    /// Listening for TLS only, with a certificate from a CA of its own.
-    fn start_tls(directory: &Path) -> Self {
-        Self::start_with(directory, true)
-    }
-
-    fn start_with(directory: &Path, tls: bool) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let tls = tls.then(|| {
-            let identity = auth_server::LoopbackIdentity::generate().expect("certificates");
-            std::fs::write(directory.join("server.pem"), &identity.chain_pem).expect("written");
-            std::fs::write(directory.join("server.key"), &identity.key_pem).expect("written");
-            identity.ca_pem
-        });
-        let mut server = Self {
-            port,
-            directory: directory.to_owned(),
-            tls,
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    fn url(&self) -> String {
-        let scheme = if self.tls.is_some() {
-            "rediss"
-        } else {
-            "redis"
-        };
-        format!("{scheme}://127.0.0.1:{}/0", self.port)
-    }
-
-    fn store(&self) -> RedisStore {
-        RedisStore::open_trusting(&self.url(), self.tls.as_deref().map(str::as_bytes))
-            .expect("a URL")
-    }
-
-    /// Starts it (again), and waits until it answers.
-    fn restart(&mut self) {
-        let mut command = Command::new("redis-server");
-        command.args(["--bind", "127.0.0.1"]);
-        let port = self.port.to_string();
-        match &self.tls {
-            None => command.args(["--port", &port]),
-            Some(_) => command
-                .args([
-                    "--port",
-                    "0",
-                    "--tls-port",
-                    &port,
-                    "--tls-auth-clients",
-                    "no",
-                ])
-                .arg("--tls-cert-file")
-                .arg(self.directory.join("server.pem"))
-                .arg("--tls-key-file")
-                .arg(self.directory.join("server.key")),
-        };
-        let child = command
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(&self.directory)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server runs: install it (Debian: apt-get install redis-server)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let store = self.store();
-        while store.load("ping").is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[test]
 fn workers_sharing_redis_renew_once_per_lifetime_and_never_present_a_refresh_token_twice() {
     let server = strict_server();
@@ -351,8 +212,11 @@ fn a_lease_holder_that_stalls_past_its_lease_cannot_overwrite_the_newer_token() 
     drop(other);
     let late = stalled
         .save(&TokenState::new("older".into(), None))
-        .expect_err("fenced off");
-    assert!(late.to_string().contains("lease"), "{late}");
+        .expect("Redis answers");
+    assert!(
+        matches!(&late, LeaseSave::Lapsed(why) if why.contains("lease") && why.contains(&redis.url())),
+        "{late:?}"
+    );
     assert_eq!(store.load("k").expect("read"), Some(newer.clone()));
     // Its release does not release another holder's lease either.
     let holder = store
@@ -375,8 +239,8 @@ fn a_living_holder_keeps_its_redis_lease_past_a_heartbeat() {
     let redis = RedisServer::start(&directory);
     let store = redis.store();
     let lease = store.lease("k", Duration::from_secs(20)).expect("leased");
-    // Past the 6 s a lease lives without its heartbeat.
-    std::thread::sleep(Duration::from_secs(8));
+    // Past the 12 s a lease lives without its heartbeat.
+    std::thread::sleep(Duration::from_secs(14));
     let mut connection = redis::Client::open(redis.url().as_str())
         .and_then(|client| client.get_connection())
         .expect("Redis answers");
@@ -386,15 +250,20 @@ fn a_living_holder_keeps_its_redis_lease_past_a_heartbeat() {
         .expect("PTTL");
     assert!(left_ms > 0, "the lease is still held: {left_ms} ms left");
     let state = TokenState::new("renewed".into(), None);
-    lease.save(&state).expect("saved under the kept lease");
+    assert_eq!(
+        lease.save(&state).expect("Redis answers"),
+        LeaseSave::Saved,
+        "saved under the kept lease"
+    );
     drop(lease);
     assert_eq!(store.load("k").expect("read"), Some(state));
     let _ = std::fs::remove_dir_all(directory);
 }
 
 /// A worker killed while it holds the Redis store's renewal lease holds the
-/// others up for a heartbeat, not for the renewal's whole time bound (76 s
-/// with the default timeouts): Redis frees no lease when its holder dies,
+/// others up for its lease's time to live, or, when it was presenting a
+/// refresh token, for as long as that request could take; not for the
+/// renewal's whole time bound: Redis frees no lease when its holder dies,
 /// as the kernel frees the file store's.
 #[test]
 fn a_worker_killed_holding_the_redis_lease_holds_the_others_up_for_seconds_only() {
@@ -411,8 +280,17 @@ fn a_worker_killed_holding_the_redis_lease_holds_the_others_up_for_seconds_only(
     let (url, resource) = (redis.url(), server.resource_url());
     let worker = || {
         let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-harness"));
+        // Short timeouts: the dead holder's renewal in flight is waited out
+        // for as long as its request could take (2 + 2 × 4 s), plus 6 s.
         command
-            .args(["call", "--config"])
+            .args([
+                "call",
+                "--connect-timeout",
+                "2",
+                "--read-timeout",
+                "4",
+                "--config",
+            ])
             .arg(&config)
             .args(["--store", &url, &resource])
             .stdout(Stdio::null())
@@ -456,9 +334,10 @@ fn a_worker_killed_holding_the_redis_lease_holds_the_others_up_for_seconds_only(
         "{}",
         String::from_utf8_lossy(&next.stderr)
     );
-    // A heartbeat (6 s), the server's 4 s delay, and the process's start.
+    // The dead holder's renewal in flight (16 s, which covers its lease's
+    // 12 s), the server's 4 s delay, and the process's start.
     assert!(
-        took < Duration::from_secs(20),
+        took < Duration::from_secs(30),
         "the next worker waited {took:?} for the dead holder's lease"
     );
     let _ = std::fs::remove_dir_all(directory);
@@ -678,5 +557,65 @@ fn a_rediss_store_speaks_tls_and_trusts_only_the_given_ca() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let _ = std::fs::remove_dir_all(directory);
+}
+
+/// A Redis password on the command line shows in the process list: the
+/// store's URL may come from `OAUTH_HARNESS_STORE` or from a file only its
+/// owner can read instead. Plain `redis://` to another machine is refused
+/// unless the risk is accepted, as bearer tokens are over plain http.
+#[test]
+fn the_store_url_comes_from_the_environment_or_a_private_file_and_plain_redis_stays_local() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = strict_server();
+    let directory = directory("store-url");
+    let redis = RedisServer::start(&directory);
+    let config = config(&server, &directory);
+    let run = |args: &[&str], store_variable: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_oauth-harness"));
+        command
+            .args(["call", "--config"])
+            .arg(&config)
+            .args(args)
+            .arg(server.resource_url())
+            .env_remove("OAUTH_HARNESS_STORE");
+        if let Some(url) = store_variable {
+            command.env("OAUTH_HARNESS_STORE", url);
+        }
+        command.output().expect("oauth-harness runs")
+    };
+    let from_variable = run(&[], Some(&redis.url()));
+    assert!(
+        from_variable.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_variable.stderr)
+    );
+    let url_file = directory.join("store.url");
+    std::fs::write(&url_file, format!("{}\n", redis.url())).expect("written");
+    let url_file_arg = url_file.to_str().expect("UTF-8");
+    let readable = run(&["--store-url-file", url_file_arg], None);
+    assert!(!readable.status.success());
+    assert!(String::from_utf8_lossy(&readable.stderr).contains("chmod 600"));
+    std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let from_file = run(&["--store-url-file", url_file_arg], None);
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    assert_eq!(
+        server.received_requests().len(),
+        1,
+        "all three found the same store"
+    );
+
+    // Refused before any connection: nothing listens at this address.
+    let began = Instant::now();
+    let remote = run(&["--store", "redis://:pw-in-clear@192.0.2.1:6379/0"], None);
+    let stderr = String::from_utf8_lossy(&remote.stderr);
+    assert!(!remote.status.success());
+    assert!(stderr.contains("--allow-plain-redis"), "{stderr}");
+    assert!(!stderr.contains("pw-in-clear"), "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(directory);
 }

@@ -1,15 +1,23 @@
 //! The file store: one machine, any number of processes.
+//!
+//! The store is one file in a directory that only its owner can write.
+//! Its path is resolved once (links followed to the real file, whose lock
+//! files are named after it), so two spellings of one store never become
+//! two stores; what cannot be resolved safely (a dangling link, a file
+//! with several hard links, a device, a directory others can write, a
+//! network file system whose locks may not hold) is refused, naming it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use super::{Lease, TokenStore};
+use super::{Lease, LeaseSave, TokenStore};
 use crate::component::TokenState;
 use crate::files::{create_private_dir, remove_stale_temporaries, replace_private};
 use crate::harness::unix_now;
@@ -20,7 +28,10 @@ use crate::lock;
 /// processes sharing the file never lose each other's changes, and the
 /// file is replaced atomically, so a crash leaves the old one or the new.
 pub struct FileStore {
+    /// The path as given, for messages.
     path: PathBuf,
+    /// The real file, resolved at the first use.
+    resolved: OnceLock<PathBuf>,
     /// Threads of this process take turns; the OS lock orders processes.
     writing: Mutex<()>,
 }
@@ -38,7 +49,17 @@ struct StoreFile {
     /// The store's secret, which keys the cache keys (base64).
     #[serde(default)]
     secret: Option<String>,
+    /// Values kept for good, apart from the states (the key check).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    constants: BTreeMap<String, String>,
     states: HashMap<String, StoredState>,
+}
+
+/// What a change may touch: the states and the constants.
+#[derive(Default)]
+struct Contents {
+    states: HashMap<String, StoredState>,
+    constants: BTreeMap<String, String>,
 }
 
 /// A state as the file holds it.
@@ -56,11 +77,16 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// clocks that differ a little between processes do not matter.
 const EVICTION_GRACE_SECS: u64 = 24 * 3600;
 
+/// The largest store file read: thousands of states fit many times over,
+/// and a store path that leads somewhere endless fails at once.
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 impl FileStore {
     /// A store in this file; it need not exist yet.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
+            resolved: OnceLock::new(),
             writing: Mutex::new(()),
         }
     }
@@ -89,18 +115,42 @@ impl FileStore {
             .unwrap_or_default())
     }
 
+    /// The real file: the given path with its directory created (owner
+    /// only) and every link resolved, checked as the module says.
+    fn resolved(&self) -> Result<&Path> {
+        if let Some(resolved) = self.resolved.get() {
+            return Ok(resolved);
+        }
+        let resolved = resolve(&self.path)?;
+        Ok(self.resolved.get_or_init(|| resolved))
+    }
+
     /// The whole file, if there is one.
     fn read_file(&self) -> Result<Option<StoreFile>> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(anyhow!(
-                    "failed to read the token store `{}`: {e}",
-                    self.path.display()
-                ));
-            }
+        let path = self.resolved()?;
+        let failed = |e: std::io::Error| {
+            anyhow!(
+                "failed to read the token store `{}`: {e}",
+                self.path.display()
+            )
         };
+        let file = match open_no_follow(path, false) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(failed(e)),
+        };
+        check_regular(&file, &self.path, "token store")?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(failed)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(anyhow!(
+                "the token store `{}` is larger than {} MiB: it is not an oauth-harness token store; pass --store with another file",
+                self.path.display(),
+                MAX_FILE_BYTES / (1024 * 1024)
+            ));
+        }
         let damaged = || {
             anyhow!(
                 "the token store `{}` is not an oauth-harness token store of version {FILE_VERSION} (damaged, foreign, or written by an older oauth-harness): move it aside or delete it, or pass --store with another file",
@@ -134,20 +184,24 @@ impl FileStore {
 
     /// Runs a change of the whole file under the locks, and writes the
     /// result if the change asks for it.
-    fn change<T>(
-        &self,
-        change: impl FnOnce(&mut HashMap<String, StoredState>) -> (bool, T),
-    ) -> Result<T> {
+    fn change<T>(&self, change: impl FnOnce(&mut Contents) -> (bool, T)) -> Result<T> {
         let _writing = lock(&self.writing);
         let (lock_file, lock_path) = self.lock_file(".lock")?;
         self.wait_for_lock(&lock_file, &lock_path, LOCK_WAIT)?;
+        let path = self.resolved()?;
         // Under the lock no one else writes: what a crash left is stale.
-        remove_stale_temporaries(&self.path)?;
-        let (mut states, secret) = match self.read_file()? {
-            Some(file) => (file.states, file.secret),
-            None => (HashMap::new(), None),
+        remove_stale_temporaries(path)?;
+        let (mut contents, secret) = match self.read_file()? {
+            Some(file) => (
+                Contents {
+                    states: file.states,
+                    constants: file.constants,
+                },
+                file.secret,
+            ),
+            None => (Contents::default(), None),
         };
-        let (write, value) = change(&mut states);
+        let (write, value) = change(&mut contents);
         if write {
             // The first write gives the store its secret, kept from then on.
             let secret = match secret {
@@ -158,7 +212,7 @@ impl FileStore {
                 }
             };
             let now = unix_now();
-            states.retain(|_, state| {
+            contents.states.retain(|_, state| {
                 state
                     .evict_after
                     .is_none_or(|after| after.saturating_add(EVICTION_GRACE_SECS) > now)
@@ -167,9 +221,10 @@ impl FileStore {
                 format: FILE_FORMAT.into(),
                 version: FILE_VERSION,
                 secret: Some(secret),
-                states,
+                constants: contents.constants,
+                states: contents.states,
             };
-            replace_private(&self.path, &serde_json::to_vec_pretty(&file)?)?;
+            replace_private(path, &serde_json::to_vec_pretty(&file)?)?;
         }
         // The OS lock goes with the file handle.
         drop(lock_file);
@@ -187,9 +242,10 @@ struct FileLease<'s> {
 }
 
 impl Lease for FileLease<'_> {
-    fn save(&self, state: &TokenState) -> Result<()> {
+    fn save(&self, state: &TokenState) -> Result<LeaseSave> {
         // An OS lock lapses only with its process: while this runs, it holds.
-        self.store.save(&self.key, state)
+        self.store.save(&self.key, state)?;
+        Ok(LeaseSave::Saved)
     }
 }
 
@@ -197,25 +253,16 @@ impl FileStore {
     /// Opens (creating it, owner-only) the lock file beside the store whose
     /// name ends in `suffix`.
     fn lock_file(&self, suffix: &str) -> Result<(File, PathBuf)> {
-        let directory = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        create_private_dir(directory)?;
-        let mut lock_path = self.path.clone().into_os_string();
+        let mut lock_path = self.resolved()?.to_owned().into_os_string();
         lock_path.push(suffix);
         let lock_path = PathBuf::from(lock_path);
-        let mut options = File::options();
-        options.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&lock_path).with_context(|| {
+        let file = open_no_follow(&lock_path, true).with_context(|| {
             format!(
-                "failed to open the token store's lock file `{}`",
+                "failed to open the token store's lock file `{}` (it must be a plain file, not a link)",
                 lock_path.display()
             )
         })?;
+        check_regular(&file, &lock_path, "token store's lock file")?;
         Ok((file, lock_path))
     }
 
@@ -271,6 +318,26 @@ impl TokenStore for FileStore {
             .ok_or_else(|| anyhow!("the token store `{}` kept no secret", self.path.display()))
     }
 
+    fn constant(&self, name: &str, candidate: Option<&str>) -> Result<Option<String>> {
+        let kept = self
+            .read_file()?
+            .and_then(|mut file| file.constants.remove(name));
+        match (kept, candidate) {
+            (Some(kept), _) => Ok(Some(kept)),
+            (None, None) => Ok(None),
+            // Set under the lock, unless another process set it meanwhile.
+            (None, Some(candidate)) => self.change(|contents| {
+                if let Some(kept) = contents.constants.get(name) {
+                    return (false, Some(kept.clone()));
+                }
+                contents
+                    .constants
+                    .insert(name.to_owned(), candidate.to_owned());
+                (true, Some(candidate.to_owned()))
+            }),
+        }
+    }
+
     fn load(&self, key: &str) -> Result<Option<TokenState>> {
         Ok(self
             .read_all()?
@@ -279,8 +346,8 @@ impl TokenStore for FileStore {
     }
 
     fn save(&self, key: &str, state: &TokenState) -> Result<()> {
-        self.change(|states| {
-            states.insert(
+        self.change(|contents| {
+            contents.states.insert(
                 key.to_owned(),
                 StoredState {
                     data: state.data().to_owned(),
@@ -312,7 +379,8 @@ impl TokenStore for FileStore {
         expected: Option<&TokenState>,
         new: Option<&TokenState>,
     ) -> Result<bool> {
-        self.change(|states| {
+        self.change(|contents| {
+            let states = &mut contents.states;
             if states.get(key).map(|stored| stored.data.as_str()) != expected.map(TokenState::data)
             {
                 return (false, false);
@@ -330,6 +398,201 @@ impl TokenStore for FileStore {
             (true, true)
         })
     }
+}
+
+/// Resolves a store path as the module says: its directory created (owner
+/// only), then the directory and any link at the file resolved to what
+/// they are, and each checked.
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let file_name = path.file_name().ok_or_else(|| {
+        anyhow!(
+            "the token store `{}` names no file: give a file path",
+            path.display()
+        )
+    })?;
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_private_dir(directory)?;
+    let directory = std::fs::canonicalize(directory).with_context(|| {
+        format!(
+            "failed to resolve the token store's directory `{}`",
+            directory.display()
+        )
+    })?;
+    let mut resolved = directory.join(file_name);
+    // The link's target is the store (it need not exist yet): a rename
+    // replaces it there, and its lock files are named after it.
+    for _ in 0..MAX_LINKS {
+        let is_link =
+            std::fs::symlink_metadata(&resolved).is_ok_and(|meta| meta.file_type().is_symlink());
+        if !is_link {
+            return checked(resolved, path);
+        }
+        let target = std::fs::read_link(&resolved)
+            .with_context(|| format!("failed to read the link `{}`", resolved.display()))?;
+        let target = resolved.parent().unwrap_or(Path::new("/")).join(target);
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            break;
+        };
+        let parent = std::fs::canonicalize(parent).map_err(|e| {
+            anyhow!(
+                "the token store `{}` is a link into `{}`, which cannot be reached ({e}): point it at a store file in an existing directory, or pass --store with the real file",
+                path.display(),
+                parent.display()
+            )
+        })?;
+        resolved = parent.join(name);
+    }
+    Err(anyhow!(
+        "the token store `{}` is a chain of links that does not end in a file: pass --store with the real file",
+        path.display()
+    ))
+}
+
+/// How many links a store path may go through.
+const MAX_LINKS: usize = 8;
+
+/// Checks a resolved store file (and its directory) as the module says.
+fn checked(resolved: PathBuf, path: &Path) -> Result<PathBuf> {
+    let real_directory = resolved.parent().unwrap_or(Path::new("/"));
+    check_private_directory(real_directory, path)?;
+    if let Ok(meta) = std::fs::symlink_metadata(&resolved) {
+        check_regular_metadata(&meta, path, "token store")?;
+    }
+    Ok(resolved)
+}
+
+/// Opens a file without following a link at its last component, created
+/// owner-only if `create` is set.
+fn open_no_follow(path: &Path, create: bool) -> std::io::Result<File> {
+    let mut options = File::options();
+    options.read(true);
+    if create {
+        options.create(true).truncate(false).write(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Refuses an open file that is not a plain file of this user's with one
+/// name: a device, a pipe, or a second name of another file.
+fn check_regular(file: &File, path: &Path, what: &str) -> Result<()> {
+    let meta = file
+        .metadata()
+        .with_context(|| format!("failed to inspect the {what} `{}`", path.display()))?;
+    check_regular_metadata(&meta, path, what)
+}
+
+fn check_regular_metadata(meta: &std::fs::Metadata, path: &Path, what: &str) -> Result<()> {
+    if !meta.file_type().is_file() {
+        return Err(anyhow!(
+            "the {what} `{}` is not a plain file: pass --store with a file path",
+            path.display()
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.nlink() > 1 {
+            return Err(anyhow!(
+                "the {what} `{}` has {} hard links: two names for one store would split it; remove the other names, or pass --store with a file of its own",
+                path.display(),
+                meta.nlink()
+            ));
+        }
+        if meta.uid() != effective_uid() {
+            return Err(anyhow!(
+                "the {what} `{}` belongs to another user: pass --store with a file of your own",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The process's effective user (its own entry in /proc belongs to it).
+#[cfg(unix)]
+fn effective_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid())
+}
+
+/// Refuses a directory that another user owns or can write (they could
+/// take the lock, or plant a state), and a network file system, whose
+/// locks may not order the processes of different machines.
+fn check_private_directory(directory: &Path, store: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(directory).with_context(|| {
+            format!(
+                "failed to inspect the token store's directory `{}`",
+                directory.display()
+            )
+        })?;
+        if meta.uid() != effective_uid() || meta.mode() & 0o022 != 0 {
+            return Err(anyhow!(
+                "the token store `{}` is in `{}`, which {}: keep the store in a directory of your own that only you can write (chmod go-w), such as the default one",
+                store.display(),
+                directory.display(),
+                if meta.uid() != effective_uid() {
+                    "belongs to another user"
+                } else {
+                    "others can write"
+                }
+            ));
+        }
+    }
+    if let Some(kind) = network_file_system(directory) {
+        return Err(anyhow!(
+            "the token store `{}` is on {kind}, whose file locks may not order processes on different machines: keep it on a local disk, or share tokens through Redis (--store redis://…)",
+            store.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The kind of network file system a directory is on, if it is on one.
+#[cfg(target_os = "linux")]
+fn network_file_system(directory: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt as _;
+    // The magic numbers of linux/magic.h.
+    const KINDS: [(u64, &str); 4] = [
+        (0x6969, "NFS"),
+        (0x517B, "SMB"),
+        (0xFF53_4D42, "CIFS"),
+        (0xFE53_4D42, "SMB2"),
+    ];
+    let path = std::ffi::CString::new(directory.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stats` is writable
+    // memory of the size statfs fills; it is read only when statfs says it
+    // filled it.
+    #[allow(unsafe_code)]
+    let stats = unsafe {
+        if libc::statfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stats.assume_init()
+    };
+    // The field's width differs between targets; the magic fits 32 bits.
+    #[allow(clippy::unnecessary_cast, clippy::cast_sign_loss)]
+    let magic = (stats.f_type as u64) & 0xFFFF_FFFF;
+    KINDS
+        .iter()
+        .find(|(known, _)| *known == magic)
+        .map(|(_, kind)| *kind)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn network_file_system(_: &Path) -> Option<&'static str> {
+    None
 }
 
 #[cfg(test)]
@@ -415,6 +678,72 @@ mod tests {
         assert!(error.contains("delete it"), "{error}");
         assert!(store.save("k", &TokenState::new("x".into(), None)).is_err());
         assert_eq!(std::fs::read_to_string(&path).expect("kept"), old);
+        let _ = std::fs::remove_dir_all(directory);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn two_spellings_of_one_store_are_one_store_and_a_second_hard_link_is_refused() {
+        let directory = directory("links");
+        let real = directory.join("real/tokens.json");
+        std::fs::create_dir_all(directory.join("real")).expect("directory");
+        let link = directory.join("link.json");
+        std::os::unix::fs::symlink(&real, &link).expect("linked");
+        let state = TokenState::new("through the link".into(), None);
+        FileStore::new(&link).save("k", &state).expect("saved");
+        // The link still leads to the store, whose lock is the real one's.
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .expect("there")
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(FileStore::new(&real).load("k").expect("read"), Some(state));
+        assert!(directory.join("real/tokens.json.lock").exists());
+        assert!(!directory.join("link.json.lock").exists());
+
+        std::fs::hard_link(&real, directory.join("second-name.json")).expect("linked");
+        let error = FileStore::new(&real)
+            .load("k")
+            .expect_err("two names")
+            .to_string();
+        assert!(error.contains("hard links"), "{error}");
+        let _ = std::fs::remove_dir_all(directory);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_store_others_can_write_to_or_that_leads_nowhere_safe_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory = directory("unsafe");
+        let shared = directory.join("shared");
+        std::fs::create_dir_all(&shared).expect("directory");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let error = FileStore::new(shared.join("tokens.json"))
+            .load("k")
+            .expect_err("others can write there")
+            .to_string();
+        assert!(error.contains("others can write"), "{error}");
+
+        // A device: refused before anything is read from it.
+        let private = directory.join("private");
+        std::fs::create_dir_all(&private).expect("directory");
+        std::os::unix::fs::symlink("/dev/zero", private.join("zero.json")).expect("linked");
+        let error = FileStore::new(private.join("zero.json"))
+            .load("k")
+            .expect_err("a device")
+            .to_string();
+        assert!(error.contains("not a plain file"), "{error}");
+
+        // A lock file planted as a link: not followed, nothing created.
+        let target = private.join("created-through-the-link");
+        std::os::unix::fs::symlink(&target, private.join("tokens.json.lock")).expect("linked");
+        let error = FileStore::new(private.join("tokens.json"))
+            .save("k", &TokenState::new("x".into(), None))
+            .expect_err("a linked lock file")
+            .to_string();
+        assert!(error.contains("lock file"), "{error}");
+        assert!(!target.exists());
         let _ = std::fs::remove_dir_all(directory);
     }
 }

@@ -1,5 +1,6 @@
-//! Where token states outlive a call: in memory, or in a file shared by
-//! every process of the user's on the machine.
+//! Where token states outlive a call: in memory, in a file shared by
+//! every process of the user's on the machine, or in Redis shared by a
+//! fleet. [`open`] turns what a user writes (`--store`) into one of them.
 //!
 //! A store keeps, per cache key, the state the component handed out, as
 //! it is; it reads nothing in it but the time after which it may be
@@ -19,10 +20,12 @@ use crate::lock;
 mod encrypted;
 mod file;
 mod redis;
+mod spec;
 
 pub use encrypted::{AtRest, KEY_VARIABLE, StoreKey};
 pub use file::FileStore;
 pub use redis::RedisStore;
+pub use spec::{StoreOptions, StoreSpec, open};
 
 /// Where token states outlive the process. Implementations must make a
 /// saved state durable before `save` returns: the caller hands the access
@@ -46,6 +49,11 @@ pub trait TokenStore: Send + Sync {
     /// HMAC): every worker sharing the store reads the same, and whoever
     /// reads only the keys learns nothing about the credentials.
     fn secret(&self) -> Result<Vec<u8>>;
+    /// A value the store keeps for good under `name`, apart from the
+    /// states and never expiring: with a `candidate`, it is set if none is
+    /// there yet, in one atomic step, so that of two workers starting at
+    /// once only one sets it; then, or without a candidate, what is there.
+    fn constant(&self, name: &str, candidate: Option<&str>) -> Result<Option<String>>;
     /// Waits at most `wait` for the renewal lease on a cache key: one
     /// holder at a time, released when the returned guard is dropped or
     /// when its holder dies. Fails naming the store when the wait runs out.
@@ -54,10 +62,46 @@ pub trait TokenStore: Send + Sync {
 
 /// A held renewal lease; dropping it releases it.
 pub trait Lease: Send {
+    /// Says that the holder is about to present the refresh token of
+    /// `from` (the state it renews, as the store holds it), in a request
+    /// that takes at most `bound`. Fails when the lease is no longer held
+    /// with a margin: the holder must then not present.
+    ///
+    /// A lease that can lapse while its holder lives (Redis: a paused
+    /// process, a lost heartbeat) keeps this beside the lease, and a later
+    /// holder that would present the same refresh token first waits out
+    /// the earlier holder's bound, unless the stored state changes
+    /// meanwhile ([`Gate::Changed`]).
+    fn presenting(&self, from: Option<&TokenState>, bound: Duration) -> Result<Gate> {
+        let _ = (from, bound);
+        Ok(Gate::Present)
+    }
+
     /// Keeps the state renewed under this lease, durably, before the token
-    /// is used. Fails, saving nothing, when the lease lapsed meanwhile (a
-    /// holder that stalled past it must not overwrite a newer renewal).
-    fn save(&self, state: &TokenState) -> Result<()>;
+    /// is used. Saves nothing when the lease lapsed meanwhile
+    /// ([`LeaseSave::Lapsed`]): a holder that stalled past it must not
+    /// overwrite a newer renewal blindly, but may compare-and-set over the
+    /// state it read under the lease.
+    fn save(&self, state: &TokenState) -> Result<LeaseSave>;
+}
+
+/// What became of a save under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseSave {
+    /// The state is stored.
+    Saved,
+    /// Nothing was saved: the lease had lapsed, for the reason given (in
+    /// words, naming the store).
+    Lapsed(String),
+}
+
+/// What a holder about to present a refresh token does.
+#[derive(Debug)]
+pub enum Gate {
+    /// Present it.
+    Present,
+    /// Another holder renewed it meanwhile: use the state stored now.
+    Changed(Option<TokenState>),
 }
 
 /// A store shared by several managers (one per worker, say).
@@ -86,6 +130,10 @@ impl<T: TokenStore + ?Sized> TokenStore for std::sync::Arc<T> {
     fn secret(&self) -> Result<Vec<u8>> {
         (**self).secret()
     }
+
+    fn constant(&self, name: &str, candidate: Option<&str>) -> Result<Option<String>> {
+        (**self).constant(name, candidate)
+    }
 }
 
 /// 32 fresh random bytes: a new store's secret.
@@ -103,6 +151,7 @@ pub struct MemoryStore {
     leased: Mutex<std::collections::HashSet<String>>,
     released: Condvar,
     secret: std::sync::OnceLock<Vec<u8>>,
+    constants: Mutex<HashMap<String, String>>,
 }
 
 /// A lease on a key of a [`MemoryStore`].
@@ -112,9 +161,10 @@ struct MemoryLease<'s> {
 }
 
 impl Lease for MemoryLease<'_> {
-    fn save(&self, state: &TokenState) -> Result<()> {
+    fn save(&self, state: &TokenState) -> Result<LeaseSave> {
         // Held until dropped: it cannot lapse.
-        self.store.save(&self.key, state)
+        self.store.save(&self.key, state)?;
+        Ok(LeaseSave::Saved)
     }
 }
 
@@ -158,6 +208,16 @@ impl TokenStore for MemoryStore {
         }
         let fresh = new_secret()?;
         Ok(self.secret.get_or_init(|| fresh).clone())
+    }
+
+    fn constant(&self, name: &str, candidate: Option<&str>) -> Result<Option<String>> {
+        let mut constants = lock(&self.constants);
+        if let Some(candidate) = candidate {
+            constants
+                .entry(name.to_owned())
+                .or_insert_with(|| candidate.to_owned());
+        }
+        Ok(constants.get(name).cloned())
     }
 
     fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {

@@ -1,25 +1,34 @@
 //! The Redis store: a fleet of machines sharing tokens (`--store
-//! redis://host:port/db`, or `rediss://` with TLS; credentials in the URL).
-//! Works unchanged against Valkey.
+//! redis://host:port/db`, `rediss://` with TLS, `redis+unix:///socket`;
+//! credentials in the URL). Works unchanged against Valkey (`valkey://`,
+//! `valkeys://`).
 //!
-//! Each cache key has two Redis keys under a namespace: the state, with a
-//! time to live past its usefulness, and the renewal lease, taken with
-//! `SET NX PX` and a random value. Releasing the lease, saving under it and
-//! compare-and-set run as server-side scripts, so each is one atomic step
-//! on the server: a worker whose lease lapsed can neither release another's
-//! nor overwrite the renewal made under it. A holder keeps its lease alive
-//! in short steps while it renews, so the lease of a worker that died
-//! mid-renewal lapses within seconds, not after the renewal's time bound.
+//! Each cache key has three Redis keys under a namespace: the state, with a
+//! time to live past its usefulness; the renewal lease, taken with `SET NX
+//! PX` and a random value; and the renewal in flight, which says which
+//! stored state the holder is renewing and until when. Releasing the lease,
+//! saving under it and compare-and-set run as server-side scripts, so each
+//! is one atomic step on the server: a worker whose lease lapsed can
+//! neither release another's nor overwrite the renewal made under it.
+//!
+//! A holder keeps its lease alive with a heartbeat on a fixed schedule, so
+//! the lease of a worker that died mid-renewal lapses within seconds, not
+//! after the renewal's time bound. A lease can still lapse under a living
+//! holder (a paused process or machine, a network cut longer than the
+//! lease): the holder learns it and does not present or save blindly, and
+//! a worker that takes over a lapsed lease and would present the same
+//! refresh token first waits out the earlier holder's time bound, unless
+//! the stored state changes meanwhile.
 
-use std::sync::Mutex;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 use redis::{Client, Connection, Script};
 use serde::{Deserialize, Serialize};
 
-use super::{Lease, TokenStore};
+use super::{Gate, Lease, LeaseSave, TokenStore};
 use crate::component::TokenState;
 use crate::harness::unix_now;
 use crate::lock;
@@ -39,15 +48,27 @@ const EVICTION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// error within this, never a hang.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a lease lives unless its holder extends it: the longest a
-/// worker that died mid-renewal (killed, or its machine gone) holds the
-/// others up.
-const LEASE_HEARTBEAT_TTL: Duration = Duration::from_secs(6);
-
-/// How often a living holder extends its lease: often enough that a slow
-/// or failed extension (each may take [`IO_TIMEOUT`]) is followed by
-/// another before the lease lapses.
+/// How often a living holder extends its lease, on a fixed schedule: a
+/// beat that takes long (a connection and a command, each up to
+/// [`IO_TIMEOUT`]) does not push the next one later.
 const LEASE_HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a lease lives unless its holder extends it: three beats, each
+/// of which may fail after its IO timeout, so one lost packet or a slow
+/// reconnect never ends a living holder's lease. It is also the longest a
+/// worker that died mid-renewal (killed, its machine gone) holds the others
+/// up, unless it was presenting a refresh token.
+const LEASE_TTL: Duration =
+    Duration::from_secs(3 * (LEASE_HEARTBEAT_EVERY.as_secs() + IO_TIMEOUT.as_secs()));
+
+/// What a holder needs left on its lease to present a refresh token: one
+/// more beat, with its IO, to learn whether it still holds it.
+const PRESENTING_MARGIN: Duration =
+    Duration::from_secs(LEASE_HEARTBEAT_EVERY.as_secs() + IO_TIMEOUT.as_secs());
+
+/// How often a holder waiting out an earlier holder's renewal reads the
+/// stored state again.
+const WAIT_POLL: Duration = Duration::from_millis(200);
 
 /// Extends the lease by `ARGV[2]` ms only if it is still this holder's.
 const EXTEND: &str = r"
@@ -64,10 +85,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// Releases the lease only if it is still this holder's.
+/// Releases the lease, and the renewal in flight it recorded, only if they
+/// are still this holder's (the renewal's value starts with its holder).
 const RELEASE: &str = r"
+local renewing = redis.call('GET', KEYS[2])
+if renewing and string.sub(renewing, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '\n' then
+  redis.call('DEL', KEYS[2])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// Records the renewal in flight (`ARGV[2]`, for `ARGV[3]` ms) only if the
+/// lease is still this holder's.
+const RECORD_RENEWAL: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
 end
 return 0";
 
@@ -106,7 +141,8 @@ pub struct RedisStore {
 }
 
 impl RedisStore {
-    /// A store at a `redis://` or `rediss://` URL. Nothing is connected
+    /// A store at a Redis or Valkey URL (`redis://`, `rediss://`,
+    /// `valkey://`, `valkeys://`, `redis+unix://`, …). Nothing is connected
     /// yet: a malformed URL fails here, an unreachable server at first use.
     /// Over TLS the system's roots are trusted.
     pub fn open(url: &str) -> Result<Self> {
@@ -117,7 +153,7 @@ impl RedisStore {
     /// `rediss://` (a private CA) instead of the system's roots.
     pub fn open_trusting(url: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
         let shown = shown_url(url);
-        if url.starts_with("rediss://") {
+        if url.starts_with("rediss://") || url.starts_with("valkeys://") {
             // Several TLS backends are linked in; Redis uses the harness's.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
@@ -188,6 +224,10 @@ impl RedisStore {
         format!("{NAMESPACE}:{{{key}}}:lease")
     }
 
+    fn renewing_key(key: &str) -> String {
+        format!("{NAMESPACE}:{{{key}}}:renewing")
+    }
+
     /// The state as stored, and how long Redis keeps it.
     fn encode(state: &TokenState) -> Result<(String, u64)> {
         let keep = match state.evict_after {
@@ -217,13 +257,153 @@ struct RedisLease<'s> {
     store: &'s RedisStore,
     key: String,
     token: String,
-    hold: Duration,
+    taken: Instant,
+    /// What the heartbeat knows of the lease, shared with it.
+    health: Arc<Mutex<LeaseHealth>>,
     /// Dropped with the lease, which stops the heartbeat.
     _heartbeat: mpsc::Sender<()>,
 }
 
+/// What a lease's holder and its heartbeat know of the lease.
+struct LeaseHealth {
+    /// Until when the lease is surely held: when the last take or
+    /// extension was sent, plus the time to live it set.
+    held_until: Instant,
+    /// When the heartbeat stops extending it: the holder's time bound.
+    ends: Instant,
+    /// Set when an extension found the lease gone (lapsed, or another
+    /// worker's): the heartbeat has stopped.
+    lost: bool,
+    /// The heartbeat's last failure to reach Redis, if its last beat failed.
+    failing: Option<String>,
+}
+
+/// A renewal in flight as Redis keeps it beside the lease (after its
+/// holder's lease value and a newline). It lives, by Redis's clock, for as
+/// long as its holder may still be renewing: no two machines' clocks are
+/// compared.
+#[derive(Serialize, Deserialize)]
+struct InFlight {
+    /// A digest (SHA-256, hex) of the stored state being renewed: its
+    /// refresh token is being presented.
+    from: String,
+}
+
+impl RedisLease<'_> {
+    /// Why the lease is no longer held, in words, for messages.
+    fn why_lapsed(&self) -> String {
+        let health = lock(&self.health);
+        let after = self.taken.elapsed().as_secs();
+        let shown = &self.store.shown;
+        if health.lost {
+            format!(
+                "the renewal lease in the Redis token store `{shown}` was lost {after} s after it was taken (found lapsed or taken by another worker)"
+            )
+        } else if let Some(failure) = &health.failing {
+            format!(
+                "the renewal lease in the Redis token store `{shown}` lapsed {after} s after it was taken: its heartbeat could not reach Redis ({failure})"
+            )
+        } else {
+            format!(
+                "the renewal lease in the Redis token store `{shown}` lapsed {after} s after it was taken: this process was paused, or too slow to extend it, for longer than the lease's {} s",
+                LEASE_TTL.as_secs()
+            )
+        }
+    }
+
+    /// Fails unless the lease is surely held for at least `margin` more.
+    fn confirm_held(&self, margin: Duration) -> Result<()> {
+        let health = lock(&self.health);
+        if !health.lost && health.held_until >= Instant::now() + margin {
+            return Ok(());
+        }
+        drop(health);
+        Err(anyhow!(
+            "{}: the refresh token was not presented; try again",
+            self.why_lapsed()
+        ))
+    }
+
+    /// Whether `renewing` is an earlier holder's renewal of `from`, which
+    /// may still be under way.
+    fn earlier_renewal(&self, renewing: Option<&str>, from: &str) -> bool {
+        renewing
+            .and_then(|renewing| renewing.split_once('\n'))
+            .and_then(|(holder, record)| {
+                let record: InFlight = serde_json::from_str(record).ok()?;
+                Some(holder != self.token && record.from == from)
+            })
+            .unwrap_or(false)
+    }
+}
+
 impl Lease for RedisLease<'_> {
-    fn save(&self, state: &TokenState) -> Result<()> {
+    fn presenting(&self, from: Option<&TokenState>, bound: Duration) -> Result<Gate> {
+        use sha2::{Digest as _, Sha256};
+        let Some(from) = from else {
+            // Nothing stored is being renewed: no refresh token of the
+            // store's is presented.
+            self.confirm_held(PRESENTING_MARGIN)?;
+            return Ok(Gate::Present);
+        };
+        let (from_text, _) = RedisStore::encode(from)?;
+        let digest: String = Sha256::digest(from_text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let state_key = RedisStore::state_key(&self.key);
+        let renewing_key = RedisStore::renewing_key(&self.key);
+        // An earlier holder whose lease lapsed (paused, cut off) may still
+        // be presenting this same refresh token: wait out its bound, unless
+        // what it renewed appears in the store first.
+        loop {
+            let (renewing, current): (Option<String>, Option<String>) =
+                self.store
+                    .with("read the renewal in flight", |connection| {
+                        redis::pipe()
+                            .cmd("GET")
+                            .arg(&renewing_key)
+                            .cmd("GET")
+                            .arg(&state_key)
+                            .query(connection)
+                    })?;
+            if current.as_deref() != Some(from_text.as_str()) {
+                let current = current.map(|text| self.store.decode(&text)).transpose()?;
+                return Ok(Gate::Changed(current));
+            }
+            if !self.earlier_renewal(renewing.as_deref(), &digest) {
+                break;
+            }
+            self.confirm_held(IO_TIMEOUT)?;
+            std::thread::sleep(WAIT_POLL);
+        }
+        self.confirm_held(PRESENTING_MARGIN)?;
+        // This holder's own renewal in flight, for whoever takes the lease
+        // if it lapses: for as long as its request may take, and the save.
+        let hold = bound + IO_TIMEOUT * 3;
+        let record = serde_json::to_string(&InFlight { from: digest })?;
+        let recorded: i64 = self
+            .store
+            .with("record the renewal in flight", |connection| {
+                Script::new(RECORD_RENEWAL)
+                    .key(RedisStore::lease_key(&self.key))
+                    .key(&renewing_key)
+                    .arg(&self.token)
+                    .arg(format!("{}\n{record}", self.token))
+                    .arg(millis(hold))
+                    .invoke(connection)
+            })?;
+        if recorded != 1 {
+            lock(&self.health).lost = true;
+            return Err(anyhow!(
+                "{}: the refresh token was not presented; try again",
+                self.why_lapsed()
+            ));
+        }
+        Ok(Gate::Present)
+    }
+
+    fn save(&self, state: &TokenState) -> Result<LeaseSave> {
         let (text, keep_ms) = RedisStore::encode(state)?;
         let saved: i64 = self.store.with("save the renewed token", |connection| {
             Script::new(SAVE_UNDER_LEASE)
@@ -235,13 +415,10 @@ impl Lease for RedisLease<'_> {
                 .invoke(connection)
         })?;
         if saved == 1 {
-            Ok(())
+            Ok(LeaseSave::Saved)
         } else {
-            Err(anyhow!(
-                "the renewal took longer than its {} s lease in the Redis token store `{}`, so another worker may have renewed meanwhile: this worker's token is not stored",
-                self.hold.as_secs(),
-                self.store.shown
-            ))
+            lock(&self.health).lost = true;
+            Ok(LeaseSave::Lapsed(self.why_lapsed()))
         }
     }
 }
@@ -252,6 +429,7 @@ impl Drop for RedisLease<'_> {
         let _ = self.store.with("release the renewal lease", |connection| {
             Script::new(RELEASE)
                 .key(RedisStore::lease_key(&self.key))
+                .key(RedisStore::renewing_key(&self.key))
                 .arg(&self.token)
                 .invoke::<i64>(connection)
         });
@@ -324,7 +502,7 @@ impl TokenStore for RedisStore {
         Ok(replaced == 1)
     }
 
-    fn lease(&self, key: &str, hold: Duration) -> Result<Box<dyn Lease + '_>> {
+    fn lease(&self, key: &str, wait: Duration) -> Result<Box<dyn Lease + '_>> {
         let mut random = [0u8; 16];
         getrandom::fill(&mut random)
             .map_err(|e| anyhow!("the system random generator failed: {e}"))?;
@@ -339,14 +517,16 @@ impl TokenStore for RedisStore {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        // The renewal's own time, and the Redis calls around it. The lease
-        // is taken for a heartbeat at a time, and extended up to that.
-        let hold = hold + IO_TIMEOUT * 3;
-        let first_ms = millis(hold.min(LEASE_HEARTBEAT_TTL));
-        // The holder's lease lapses after `hold`: wait that long, and a
-        // little more, for it to be released or to lapse.
+        // Until the holder says what it presents, its lease is extended up
+        // to `wait` (and the Redis calls around it): no holder waits longer
+        // for an earlier one than a waiter waits for it.
+        let hold = wait + IO_TIMEOUT * 3;
+        let first_ms = millis(hold.min(LEASE_TTL));
+        // Another holder's lease lapses at the latest after as long, and a
+        // little more: wait that long for it to be released or to lapse.
         let deadline = Instant::now() + hold + Duration::from_secs(1);
         loop {
+            let sent = Instant::now();
             let taken = self.with("take the renewal lease", |connection| {
                 redis::cmd("SET")
                     .arg(Self::lease_key(key))
@@ -367,12 +547,19 @@ impl TokenStore for RedisStore {
                 }
             };
             if taken.is_some() {
-                let heartbeat = self.keep_alive(key, &token, Instant::now() + hold);
+                let health = Arc::new(Mutex::new(LeaseHealth {
+                    held_until: sent + Duration::from_millis(first_ms),
+                    ends: sent + hold,
+                    lost: false,
+                    failing: None,
+                }));
+                let heartbeat = self.keep_alive(key, &token, health.clone());
                 return Ok(Box::new(RedisLease {
                     store: self,
                     key: key.to_owned(),
                     token,
-                    hold,
+                    taken: sent,
+                    health,
                     _heartbeat: heartbeat,
                 }));
             }
@@ -380,22 +567,43 @@ impl TokenStore for RedisStore {
                 return Err(anyhow!(
                     "the renewal lease in the Redis token store `{}` stayed taken for {} s: another worker's renewal is stuck",
                     self.shown,
-                    hold.as_secs()
+                    wait.as_secs()
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    fn constant(&self, name: &str, candidate: Option<&str>) -> Result<Option<String>> {
+        // No time to live: a constant outlives every state.
+        let key = format!("{NAMESPACE}:constant:{name}");
+        self.with("read a constant of the store", |connection| {
+            if let Some(candidate) = candidate {
+                redis::cmd("SET")
+                    .arg(&key)
+                    .arg(candidate)
+                    .arg("NX")
+                    .query::<Option<String>>(connection)?;
+            }
+            redis::cmd("GET").arg(&key).query(connection)
+        })
+    }
 }
 
 impl RedisStore {
-    /// Extends the lease `token` holds on `key`, one heartbeat at a time,
-    /// until `ends` or until the returned sender is dropped. It runs on a
-    /// thread of its own, with a connection of its own (opened at the first
-    /// beat, so a quick renewal opens none), because the renewal blocks
-    /// this one. A failed extension is tried again at the next beat; a
-    /// lease found lost stops it.
-    fn keep_alive(&self, key: &str, token: &str, ends: Instant) -> mpsc::Sender<()> {
+    /// Extends the lease `token` holds on `key` on a fixed schedule, every
+    /// [`LEASE_HEARTBEAT_EVERY`] from now, by [`LEASE_TTL`] at a time, until
+    /// the health's `ends` or until the returned sender is dropped. It runs
+    /// on a thread of its own, with a connection of its own (opened at the
+    /// first beat, so a quick renewal opens none), because the renewal
+    /// blocks this one. A beat that fails leaves the next one on schedule;
+    /// a lease found lost stops it, and the holder learns it from `health`.
+    fn keep_alive(
+        &self,
+        key: &str,
+        token: &str,
+        health: Arc<Mutex<LeaseHealth>>,
+    ) -> mpsc::Sender<()> {
         let (sender, stopped) = mpsc::channel::<()>();
         let client = self.client.clone();
         let lease_key = Self::lease_key(key);
@@ -403,34 +611,63 @@ impl RedisStore {
         let spawned = std::thread::Builder::new()
             .name("redis-lease-heartbeat".into())
             .spawn(move || {
+                let start = Instant::now();
                 let mut connection: Option<Connection> = None;
-                while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(LEASE_HEARTBEAT_EVERY)
-                {
-                    let left = ends.saturating_duration_since(Instant::now());
+                let mut beat: u32 = 1;
+                loop {
+                    let due = start + LEASE_HEARTBEAT_EVERY * beat;
+                    match stopped.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    // The next beat is the next one due from the start,
+                    // however long this one takes.
+                    let beats_so_far =
+                        start.elapsed().as_millis() / LEASE_HEARTBEAT_EVERY.as_millis();
+                    beat = u32::try_from(beats_so_far).unwrap_or(u32::MAX - 1) + 1;
+                    let left = lock(&health).ends.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return;
                     }
                     if connection.is_none() {
-                        connection = connect(&client).ok();
+                        match connect(&client) {
+                            Ok(opened) => connection = Some(opened),
+                            Err(e) => {
+                                lock(&health).failing = Some(e.to_string());
+                                continue;
+                            }
+                        }
                     }
                     let Some(open) = connection.as_mut() else {
                         continue;
                     };
+                    let ttl = left.min(LEASE_TTL);
+                    let sent = Instant::now();
                     let extended: redis::RedisResult<i64> = Script::new(EXTEND)
                         .key(&lease_key)
                         .arg(&token)
-                        .arg(millis(left.min(LEASE_HEARTBEAT_TTL)))
+                        .arg(millis(ttl))
                         .invoke(open);
+                    let mut health = lock(&health);
                     match extended {
-                        Ok(0) => return,
-                        Ok(_) => {}
-                        Err(_) => connection = None,
+                        Ok(0) => {
+                            health.lost = true;
+                            return;
+                        }
+                        Ok(_) => {
+                            health.held_until = health.held_until.max(sent + ttl);
+                            health.failing = None;
+                        }
+                        Err(e) => {
+                            health.failing = Some(e.to_string());
+                            connection = None;
+                        }
                     }
                 }
             });
         // Without the thread the lease still works: it lapses after its
-        // first heartbeat, and saving under it then fails, naming the lease.
+        // first time to live, and the holder, finding it so, neither
+        // presents nor saves under it.
         drop(spawned);
         sender
     }
@@ -461,11 +698,30 @@ fn hostname() -> String {
 }
 
 /// A Redis URL with its password replaced, for messages and output.
-fn shown_url(url: &str) -> String {
+pub(super) fn shown_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));
+            } else if !parsed.username().is_empty() {
+                // A lone name may be a password written in its place.
+                let _ = parsed.set_username("***");
+            }
+            // A unix socket's password travels in the query.
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(name, value)| {
+                        let hidden = matches!(name.as_ref(), "pass" | "password");
+                        let value = if hidden {
+                            "***".into()
+                        } else {
+                            value.into_owned()
+                        };
+                        (name.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
             }
             parsed.to_string()
         }
@@ -492,6 +748,14 @@ mod tests {
             "redis://cache.example/0"
         );
         assert_eq!(shown_url("redis://app:s3cret@[bad"), "redis://…");
+        assert_eq!(
+            shown_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        assert_eq!(
+            shown_url("redis://s3cret@cache.example/0"),
+            "redis://***@cache.example/0"
+        );
         let error = RedisStore::open("redis://app:s3cret@cache.example:notaport/0")
             .err()
             .expect("malformed")
