@@ -342,6 +342,12 @@ impl AuthorizationServer {
         lock(&self.state).entries()
     }
 
+    /// Changes how long the token endpoint waits before it answers, from
+    /// the next request on: a server that slows down, then recovers.
+    pub fn set_token_delay_ms(&self, delay_ms: u64) {
+        lock(&self.state).token_delay_ms = delay_ms;
+    }
+
     /// How many times a refresh token was presented again after it had been
     /// exchanged; each revoked its whole family, as strict providers do.
     pub fn refresh_token_reuses(&self) -> u64 {
