@@ -66,7 +66,8 @@ struct Record {
     expires_at: Option<u64>,
     #[serde(default)]
     refresh_token: Option<String>,
-    /// Whether the answer carried a new refresh token.
+    /// Whether the answer carried a new refresh token, or one of the
+    /// answers without a usable access token just before it did.
     #[serde(default)]
     rotated: bool,
     #[serde(default)]
@@ -335,6 +336,12 @@ pub fn took(
         .as_ref()
         .and_then(|record| record.unusable.as_ref())
         .map_or(0, |unusable| unusable.answers);
+    // Answers with no usable access token that rotated the refresh token
+    // spent the one a host may still hold (a document's, a form's): the
+    // states that follow them say so too, until a usable token is obtained.
+    let rotated_before = held
+        .as_ref()
+        .is_some_and(|record| record.unusable.is_some() && record.rotated);
     let presented = match renewal {
         Renewal::Refresh => held
             .and_then(|record| record.refresh_token)
@@ -344,7 +351,11 @@ pub fn took(
         _ => None,
     };
     match crate::read_token_response(config, response, cx.now, presented.as_ref()) {
-        Ok(token) => Ok(Record::from_token(token, cx.now).encode(config.default_expires_in)),
+        Ok(token) => {
+            let mut record = Record::from_token(token, cx.now);
+            record.rotated |= rotated_before;
+            Ok(record.encode(config.default_expires_in))
+        }
         // The answer's access token is unusable, but it carries a refresh
         // token: keep it (the presented one is spent if the server
         // rotated), as a spent state that the next step renews with it.
@@ -357,9 +368,10 @@ pub fn took(
                 token_type: "Bearer".into(),
                 obtained_at: cx.now,
                 expires_at: Some(cx.now),
-                rotated: presented
-                    .as_ref()
-                    .is_none_or(|presented| presented.expose() != refresh_token.expose()),
+                rotated: rotated_before
+                    || presented
+                        .as_ref()
+                        .is_none_or(|presented| presented.expose() != refresh_token.expose()),
                 refresh_token: Some(refresh_token.into_exposed()),
                 scope: None,
                 extra: Map::new(),
@@ -914,6 +926,52 @@ mod tests {
         let renewal = fetch(next(&config, api(), Some(&state), &cx(2)).expect("step"));
         assert_eq!(renewal.renewal, Renewal::Refresh);
         assert!(form(&renewal.request).contains("refresh_token=rt-2"));
+    }
+
+    #[test]
+    fn a_rotation_in_an_unusable_answer_shows_in_the_states_that_follow_it() {
+        let config = config("");
+        let held = first_answer(&config);
+        // rt-1 is rotated into rt-2 by an answer whose access token is unusable.
+        let broken = |refresh_token: &str| {
+            json(
+                200,
+                &format!(
+                    r#"{{"access_token":5,"token_type":"Bearer","refresh_token":"{refresh_token}"}}"#
+                ),
+            )
+        };
+        let unusable = took(
+            &config,
+            Renewal::Refresh,
+            &broken("rt-2"),
+            Some(&held),
+            &cx(2),
+        )
+        .expect("kept");
+        let rotated = |state: &TokenState| describe(state).expect("known").refresh_token_rotated;
+        // Another such answer, repeating rt-2, and then a good one keeping
+        // it: rt-1, which a host without a store may still hold, is spent.
+        let again = took(
+            &config,
+            Renewal::Refresh,
+            &broken("rt-2"),
+            Some(&unusable),
+            &cx(2),
+        )
+        .expect("kept");
+        assert!(rotated(&again));
+        let good = json(200, r#"{"access_token":"at-3","token_type":"Bearer"}"#);
+        let state = took(&config, Renewal::Refresh, &good, Some(&again), &cx(2)).expect("a token");
+        let token = describe(&state).expect("known");
+        assert_eq!(
+            token.refresh_token.map(Secret::into_exposed).as_deref(),
+            Some("rt-2")
+        );
+        assert!(token.refresh_token_rotated);
+        // After a usable token the flag is about one answer again.
+        let later = took(&config, Renewal::Refresh, &good, Some(&state), &cx(3)).expect("a token");
+        assert!(!rotated(&later));
     }
 
     #[test]
