@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::component::{
     Connection, ConnectorHost, Context, Failure, Introspection, Login, LoginStep, ObtainedToken,
-    Renewal, Request, Response, TokenFetch, TokenState, TokenTypeHint, describe,
+    Renewal, Request, Response, Step, TokenFetch, TokenState, TokenTypeHint, describe,
 };
 use crate::http_client::{HttpClient, HttpSettings};
 use crate::lock;
@@ -22,9 +22,27 @@ pub enum TokenError {
     /// unreadable response.
     #[error("{}", describe(.0))]
     Connector(Failure),
+    /// The token endpoint answered with a refresh token but no access token
+    /// that can be used, and a renewal with that refresh token brought none
+    /// either: why, and what the component keeps of the answers. Keep its
+    /// state as a token's (store it, or save its refresh token): the server
+    /// may have rotated the refresh token presented, spending it.
+    #[error("{}", .0.reason)]
+    Unusable(Box<UnusableToken>),
     /// The host failed: HTTP, TLS, a store, a trap in the component.
     #[error(transparent)]
     Host(#[from] anyhow::Error),
+}
+
+/// Answers that left a refresh token to keep but no usable access token.
+#[derive(Debug)]
+pub struct UnusableToken {
+    /// Why no usable token came of them: the server's fault in the
+    /// component's words, or what failed while renewing.
+    pub reason: TokenError,
+    /// What the component keeps: the refresh token, with no access token.
+    /// Its `state` is to be stored like any obtained token's.
+    pub kept: ObtainedToken,
 }
 
 /// Where the harness reads the time: unix seconds.
@@ -134,13 +152,73 @@ impl Harness {
     }
 
     /// Obtains a new token with the configured grant, whatever is kept.
+    ///
+    /// Fails with [`TokenError::Unusable`], holding the state to keep, when
+    /// the server's answers carry a refresh token but no usable access
+    /// token, even after the renewal with it that a call would make.
     pub fn obtain_token(&self, config: &str) -> Result<ObtainedToken, TokenError> {
         let connection = self.connection(config)?;
         let fetch = connection
             .token_request(&self.context()?)?
             .map_err(TokenError::Connector)?;
-        let (state, _) = self.fetch(&connection, fetch, None)?;
-        self.describe(&connection, &state)
+        let (state, _, obtained_at) = self.fetch_at(&connection, fetch, None)?;
+        self.usable(&connection, state, obtained_at)
+    }
+
+    /// The token of a state just obtained, once the component says it can
+    /// be used, asked as a call asks before it sends: the component's
+    /// `next`, at the time the state was obtained.
+    ///
+    /// A state whose answer carried a refresh token but no usable access
+    /// token is one `next` renews at once; the renewal is sent, as a call
+    /// would send it. If the component then still has no token to send,
+    /// its reason (the server's fault, in its words) is the error, with the
+    /// state to keep. Before a renewal, a reason not to send (a token type
+    /// the API would not take as a bearer token, say) is no fault of
+    /// obtaining: that token is the one obtained.
+    fn usable(
+        &self,
+        connection: &Connection,
+        mut state: TokenState,
+        mut obtained_at: u64,
+    ) -> Result<ObtainedToken, TokenError> {
+        // A request to no API in particular, as the driver's `token` asks.
+        let nowhere = Request {
+            method: "GET".into(),
+            url: "https://localhost/".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        let mut renewed = false;
+        let reason = loop {
+            let cx = Context {
+                now: obtained_at,
+                ..self.context()?
+            };
+            match connection.next(&nowhere, Some(&state), &cx)? {
+                Ok(Step::Fetch(fetch)) if !renewed => {
+                    renewed = true;
+                    match self.fetch_at(connection, fetch, Some(&state)) {
+                        Ok((renewal, _, at)) => (state, obtained_at) = (renewal, at),
+                        Err(error) => break error,
+                    }
+                }
+                Ok(Step::Send(_)) => return self.describe(connection, &state),
+                Err(_) if !renewed => return self.describe(connection, &state),
+                Err(failure) => break TokenError::Connector(failure),
+                Ok(Step::Fetch(_)) => {
+                    break TokenError::Host(anyhow::anyhow!(
+                        "the component asked for another token request after a renewal of a token just obtained"
+                    ));
+                }
+                Ok(Step::LogIn(reason)) => break TokenError::Host(anyhow::anyhow!("{reason}")),
+            }
+        };
+        let kept = self.describe(connection, &state)?;
+        Err(TokenError::Unusable(Box::new(UnusableToken {
+            reason,
+            kept,
+        })))
     }
 
     /// Sends a token request the component asked for and has the component
@@ -150,13 +228,26 @@ impl Harness {
     pub fn fetch(
         &self,
         connection: &Connection,
-        mut fetch: TokenFetch,
+        fetch: TokenFetch,
         held: Option<&TokenState>,
     ) -> Result<(TokenState, Renewal), TokenError> {
+        self.fetch_at(connection, fetch, held)
+            .map(|(state, renewal, _)| (state, renewal))
+    }
+
+    /// [`Harness::fetch`], with the time the state was obtained at.
+    fn fetch_at(
+        &self,
+        connection: &Connection,
+        mut fetch: TokenFetch,
+        held: Option<&TokenState>,
+    ) -> Result<(TokenState, Renewal, u64), TokenError> {
         for _ in 0..MAX_CHAINED_FETCHES {
             let response = self.http.send(&fetch.request)?;
-            match connection.took(fetch.renewal, &response, held, &self.context()?)? {
-                Ok(state) => return Ok((state, fetch.renewal)),
+            let cx = self.context()?;
+            let obtained_at = cx.now;
+            match connection.took(fetch.renewal, &response, held, &cx)? {
+                Ok(state) => return Ok((state, fetch.renewal, obtained_at)),
                 Err(refusal) => match refusal.fallback {
                     Some(fallback) => fetch = fallback,
                     None => return Err(TokenError::Connector(refusal.failure)),
@@ -193,6 +284,10 @@ impl Harness {
     /// Finishes a browser login from the URL the browser was sent back
     /// to: the component checks it and says whether a code exchange follows
     /// (sent here) or the token is already there (the implicit grant).
+    ///
+    /// Fails with [`TokenError::Unusable`], holding the state to keep, when
+    /// the server's answers carry a refresh token but no usable access
+    /// token, even after the renewal with it that a call would make.
     pub fn finish_login(
         &self,
         config: &str,
@@ -200,14 +295,18 @@ impl Harness {
         login: &Login,
     ) -> Result<ObtainedToken, TokenError> {
         let connection = self.connection(config)?;
+        let cx = self.context()?;
         let step = connection
-            .finish_login(redirect_url, login, &self.context()?)?
+            .finish_login(redirect_url, login, &cx)?
             .map_err(TokenError::Connector)?;
-        let state = match step {
-            LoginStep::Exchange(fetch) => self.fetch(&connection, fetch, None)?.0,
-            LoginStep::Done(state) => state,
+        let (state, obtained_at) = match step {
+            LoginStep::Exchange(fetch) => {
+                let (state, _, obtained_at) = self.fetch_at(&connection, fetch, None)?;
+                (state, obtained_at)
+            }
+            LoginStep::Done(state) => (state, cx.now),
         };
-        self.describe(&connection, &state)
+        self.usable(&connection, state, obtained_at)
     }
 
     /// Asks the configured introspection endpoint about a token (RFC 7662).

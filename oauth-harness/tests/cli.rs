@@ -1279,3 +1279,147 @@ fn a_token_endpoint_echoing_the_request_gets_no_secret_onto_the_terminal() {
         assert!(!stdout.contains(secret), "{secret} in {stdout}");
     }
 }
+
+/// The form parameters of each request a test endpoint received.
+type ReceivedForms = std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A token endpoint whose every answer rotates the refresh token but brings
+/// an access token that is no string; the form parameters of each request
+/// are recorded.
+fn endpoint_with_unusable_access_tokens() -> (String, ReceivedForms) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = received.clone();
+    let (token_url, _) = scripted_token_endpoint(move |form| {
+        recorder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(form.to_vec());
+        (
+            200,
+            "application/json",
+            r#"{"access_token":5,"refresh_token":"RT-NEW-1","token_type":"Bearer"}"#.into(),
+        )
+    });
+    (token_url, received)
+}
+
+#[test]
+fn token_reports_an_answer_without_a_usable_access_token_and_saves_its_refresh_token() {
+    let (token_url, received) = endpoint_with_unusable_access_tokens();
+    let file = TempFile::new(
+        "unusable.json",
+        &json!({
+            "token_url": token_url,
+            "client_id": "app",
+            "client_secret": "s3cret-value",
+            "refresh_token": "RT-OLD",
+        })
+        .to_string(),
+    );
+    let output = harness(&[
+        "token",
+        "--config",
+        file.path(),
+        "--save",
+        file.path(),
+        "--json",
+        "--show-secrets",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("`access_token` is not a string"),
+        "the server's fault is named: {stderr}"
+    );
+    assert!(stdout.is_empty(), "no token is reported obtained: {stdout}");
+    // The refresh token the server sent is saved: the one presented may be
+    // spent.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(file.path()).expect("saved")).expect("JSON");
+    assert_eq!(saved["refresh_token"], "RT-NEW-1", "{stderr}");
+    assert!(!stderr.contains("RT-NEW-1"), "{stderr}");
+    // As a call does: the first answer's refresh token renews once, then
+    // the fault is reported.
+    let presented: Vec<String> = received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .filter_map(|form| {
+            form.iter()
+                .find(|(name, _)| name == "refresh_token")
+                .map(|(_, value)| value.clone())
+        })
+        .collect();
+    assert_eq!(presented, ["RT-OLD", "RT-NEW-1"]);
+}
+
+#[test]
+fn a_login_whose_answer_has_no_usable_access_token_fails_and_keeps_its_refresh_token() {
+    let (token_url, received) = endpoint_with_unusable_access_tokens();
+    let config = TempFile::new(
+        "login.json",
+        &json!({
+            "grant_type": "authorization_code",
+            "token_url": token_url,
+            "authorization_url": "https://as.example.com/authorize",
+            "redirect_uri": "http://127.0.0.1:45679/callback",
+            "client_id": "app",
+            "client_auth": "none",
+        })
+        .to_string(),
+    );
+    let store = config.dir.join("tokens.json");
+    let store = store.to_str().expect("UTF-8");
+    let output = harness(&[
+        "exchange",
+        "--config",
+        config.path(),
+        "--store",
+        store,
+        "--redirect-url",
+        "http://127.0.0.1:45679/callback?code=c-1&state=fixed-state",
+        "--state",
+        "fixed-state",
+        "--code-verifier",
+        "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+        "--json",
+    ]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("`access_token` is not a string"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(
+        received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len(),
+        2,
+        "the code exchange, and one renewal with the refresh token it sent"
+    );
+    // The store keeps it: a call within the pause reports the fault at once,
+    // without asking the server again.
+    let call = harness(&[
+        "call",
+        "--config",
+        config.path(),
+        "--store",
+        store,
+        "https://127.0.0.1:9/api",
+    ]);
+    assert_eq!(call.status.code(), Some(1));
+    assert!(
+        text(&call.stderr).contains("the refresh token they sent is kept"),
+        "{}",
+        text(&call.stderr)
+    );
+    assert_eq!(
+        received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len(),
+        2
+    );
+}
