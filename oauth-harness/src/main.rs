@@ -437,7 +437,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(_) => Some(read_config(&args.output.config)?),
                 None => None,
             };
-            let token = harness.obtain_token(&config).map_err(report)?;
+            let token = match harness.obtain_token(&config) {
+                Ok(token) => token,
+                // No usable access token, but a refresh token to keep (the
+                // one presented may be spent): saved as a token's would be,
+                // then the server's fault is the error.
+                Err(TokenError::Unusable(unusable)) => {
+                    if let (Some(path), Some(connection)) = (&args.save, &connection) {
+                        save_refresh_token(&harness, &config, connection, &unusable.kept, path)?;
+                        eprintln!("saved the refresh token to keep in {}", path.display());
+                    }
+                    return Err(report(unusable.reason));
+                }
+                Err(error) => return Err(report(error)),
+            };
             // Save before printing: a failed print must not lose a rotated
             // refresh token.
             if let (Some(path), Some(connection)) = (&args.save, &connection) {
@@ -512,10 +525,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .harness()
                 .authorization(&config, Some(state), code_verifier.as_deref())
                 .map_err(report)?;
-            let token = manager
+            let token = match manager
                 .harness()
                 .finish_login(&config, &redirect_url, &login)
-                .map_err(report)?;
+            {
+                Ok(token) => token,
+                Err(TokenError::Unusable(unusable)) => {
+                    return Err(keep_unusable(&manager, &config, *unusable));
+                }
+                Err(error) => return Err(report(error)),
+            };
             keep_and_print(&manager, &config, &token, output)
         }
         Command::Login {
@@ -622,8 +641,35 @@ fn report(error: TokenError) -> anyhow::Error {
         TokenError::Connector(failure) => {
             anyhow::anyhow!(host_harness::component::describe(&failure))
         }
+        TokenError::Unusable(unusable) => report(unusable.reason),
         TokenError::Host(error) => error,
     }
+}
+
+/// Keeps the refresh token of answers that brought no usable access token
+/// in the store, as a login's token would be kept (the one presented may be
+/// spent), and returns the server's fault to report.
+fn keep_unusable(
+    manager: &TokenManager,
+    config: &str,
+    unusable: host_harness::harness::UnusableToken,
+) -> anyhow::Error {
+    match manager.keep(config, &unusable.kept.state) {
+        Ok(()) => {
+            eprintln!("kept the refresh token it sent in the token store for this configuration")
+        }
+        Err(error) => {
+            eprintln!("the refresh token it sent could not be kept: {error:#}");
+            // The one presented may be spent: this is the only copy left.
+            if let Some(refresh_token) = &unusable.kept.refresh_token {
+                eprintln!(
+                    "the refresh token to keep, which could not be stored: {}",
+                    refresh_token.expose()
+                );
+            }
+        }
+    }
+    report(unusable.reason)
 }
 
 /// Shows the refresh token of a token that no store accepted: the server
@@ -768,7 +814,10 @@ fn login(
                     redirect,
                     "The login failed; the terminal where it started says why.",
                 );
-                return Err(report(error));
+                return Err(match error {
+                    TokenError::Unusable(unusable) => keep_unusable(&manager, &config, *unusable),
+                    error => report(error),
+                });
             }
         }
     };
