@@ -92,14 +92,14 @@ fn a_lost_heartbeat_packet_during_a_slow_renewal_keeps_the_lease() {
     let _ = std::fs::remove_dir_all(directory);
 }
 
-/// Pauses the worker as soon as it records its renewal in flight (its
-/// refresh request leaves right after), for `pause`.
+/// Pauses the worker once it holds the renewal lease and its refresh
+/// request has left (the server answers it a second later), for `pause`.
 fn pause_while_presenting(worker: &Child, redis: &RedisServer, pause: Duration) {
     let mut connection = redis.inspect();
-    wait_until(Duration::from_secs(20), "a renewal in flight", || {
-        redis_has(&mut connection, "oauth-harness:v1:*:renewing")
+    wait_until(Duration::from_secs(20), "a renewal lease taken", || {
+        redis_has(&mut connection, "oauth-harness:v1:*:lease")
     });
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
     signal(worker.id(), "STOP");
     std::thread::sleep(pause);
     signal(worker.id(), "CONT");
@@ -326,6 +326,7 @@ fn a_randomized_run_of_faults_presents_no_refresh_token_twice_and_loses_none() {
     let run = Duration::from_secs(40);
     let start = Instant::now();
     let running = std::sync::Mutex::new(Vec::<u32>::new());
+    let calls = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::<String>::new());
     let mut faults = Vec::new();
     std::thread::scope(|scope| {
@@ -341,6 +342,7 @@ fn a_randomized_run_of_faults_presents_no_refresh_token_twice_and_loses_none() {
                         .push(child.id());
                     let pid = child.id();
                     let output = finish(child);
+                    calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     running
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -394,9 +396,12 @@ fn a_randomized_run_of_faults_presents_no_refresh_token_twice_and_loses_none() {
     server.set_token_delay_ms(0);
     let failures = failures.into_inner().unwrap_or_else(|p| p.into_inner());
     let summary = format!(
-        "FAULT_SEED={seed}: {} refreshes, {} failed calls; faults: {faults:#?}; failures: {failures:#?}",
+        "FAULT_SEED={seed}: {} calls, {} refreshes, {} faults, {} failed calls, {} refresh tokens presented twice; faults: {faults:#?}; failures: {failures:#?}",
+        calls.load(std::sync::atomic::Ordering::SeqCst),
         refreshes(&server),
-        failures.len()
+        faults.len(),
+        failures.len(),
+        server.refresh_token_reuses()
     );
     eprintln!("{summary}");
     assert_eq!(server.refresh_token_reuses(), 0, "{summary}");
