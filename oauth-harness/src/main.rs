@@ -661,12 +661,7 @@ fn keep_unusable(
         Err(error) => {
             eprintln!("the refresh token it sent could not be kept: {error:#}");
             // The one presented may be spent: this is the only copy left.
-            if let Some(refresh_token) = &unusable.kept.refresh_token {
-                eprintln!(
-                    "the refresh token to keep, which could not be stored: {}",
-                    refresh_token.expose()
-                );
-            }
+            show_refresh_token_to_keep(&unusable.kept);
         }
     }
     report(unusable.reason)
@@ -676,10 +671,15 @@ fn keep_unusable(
 /// may have rotated it, spending the one stored, so when the process ends
 /// this is the only copy left.
 fn show_unstored(manager: &TokenManager, config: &str) {
-    if let Some(refresh_token) = manager
-        .unstored(config)
-        .and_then(|token| token.refresh_token)
-    {
+    if let Some(token) = manager.unstored(config) {
+        show_refresh_token_to_keep(&token);
+    }
+}
+
+/// Prints a refresh token that could not be stored, for the person to
+/// keep: losing it could cost the whole authorization.
+fn show_refresh_token_to_keep(token: &ObtainedToken) {
+    if let Some(refresh_token) = &token.refresh_token {
         eprintln!(
             "the refresh token to keep, which could not be stored: {}",
             refresh_token.expose()
@@ -695,9 +695,11 @@ fn keep_and_print(
     token: &ObtainedToken,
     output: &OutputArgs,
 ) -> Result<ExitCode> {
-    manager
-        .keep(config, &token.state)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    manager.keep(config, &token.state).map_err(|e| {
+        // The login's refresh token exists nowhere else.
+        show_refresh_token_to_keep(token);
+        anyhow::anyhow!("{e:#}")
+    })?;
     eprintln!("kept the token in the token store for this configuration");
     print_token(token, output)?;
     Ok(ExitCode::SUCCESS)
