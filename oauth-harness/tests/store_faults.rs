@@ -177,6 +177,35 @@ fn a_worker_taking_over_a_paused_holders_lease_waits_for_its_renewal() {
     let _ = std::fs::remove_dir_all(directory);
 }
 
+/// A store link that stalls just as the renewed state is saved (the save
+/// times out, and may still land later): the save is tried again, so the
+/// call succeeds and the rotated refresh token is the one stored.
+#[test]
+fn a_store_that_stalls_during_the_save_still_gets_the_rotated_refresh_token() {
+    let server = rotating_server();
+    let directory = directory("fault-stalled-save");
+    let redis = RedisServer::start(&directory);
+    let config = config(&server, &directory);
+    let proxy = Proxy::start(redis.port);
+    first_token(&config, &proxy.redis_url(), &server);
+
+    server.set_token_delay_ms(1_000);
+    let worker = spawn_call(&config, &proxy.redis_url(), &server.resource_url(), &[]);
+    let mut connection = redis.inspect();
+    wait_until(Duration::from_secs(20), "a renewal lease taken", || {
+        redis_has(&mut connection, "oauth-harness:v1:*:lease")
+    });
+    // The answer comes a second after the request: the save meets the
+    // stall, and its 2 s timeout passes before the link comes back.
+    std::thread::sleep(Duration::from_millis(700));
+    proxy.stall(Duration::from_secs(3));
+    let output = finish(worker);
+    server.set_token_delay_ms(0);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_nothing_lost(&config, &proxy.redis_url(), &server);
+    let _ = std::fs::remove_dir_all(directory);
+}
+
 /// Findings 4 and 5: with a key, a state planted unsealed by someone who
 /// can write Redis but has no key is refused, naming the store, and its
 /// access token never reaches the API; the key check never expires, and a

@@ -196,8 +196,9 @@ impl RedisStore {
         if slot.is_none() {
             let connection = connect(&self.client).map_err(|e| {
                 anyhow!(
-                    "the Redis token store `{}` is unreachable ({e}): check that Redis runs there and the URL's credentials, or use a file store",
-                    self.shown
+                    "the Redis token store `{}` is unreachable ({}): check that Redis runs there and the URL's credentials, or use a file store",
+                    self.shown,
+                    worded(&e)
                 )
             })?;
             *slot = Some(connection);
@@ -208,8 +209,9 @@ impl RedisStore {
         command(connection).map_err(|e| {
             *slot = None;
             anyhow!(
-                "the Redis token store `{}` failed to {what}: {e}",
-                self.shown
+                "the Redis token store `{}` failed to {what}: {}",
+                self.shown,
+                worded(&e)
             )
         })
     }
@@ -679,6 +681,16 @@ fn connect(client: &Client) -> redis::RedisResult<Connection> {
     connection.set_read_timeout(Some(IO_TIMEOUT))?;
     connection.set_write_timeout(Some(IO_TIMEOUT))?;
     Ok(connection)
+}
+
+/// A Redis client error in words: a timeout says how long was waited
+/// (the operating system's "resource temporarily unavailable" does not).
+fn worded(error: &redis::RedisError) -> String {
+    if error.is_timeout() {
+        format!("no answer within {} s", IO_TIMEOUT.as_secs())
+    } else {
+        error.to_string()
+    }
 }
 
 /// A duration in whole milliseconds, at least one, as Redis takes them.
