@@ -120,7 +120,14 @@ async function api(path, body) {
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const answer = await response.json();
-  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+  if (!response.ok) {
+    const error = new Error(answer.error || `HTTP ${response.status}`);
+    // A failed token call may still carry a refresh token to keep: the
+    // server's answer had no usable access token but a new refresh token,
+    // and the one the form sent may be spent.
+    error.keep = answer.keep;
+    throw error;
+  }
   return answer;
 }
 
@@ -142,6 +149,34 @@ function showResult(text, outcome) {
   const result = document.getElementById('result');
   result.textContent = text;
   result.className = outcome;
+}
+
+/**
+ * Shows what became of a new refresh token, as the server's `keep` says:
+ * the component decides whether the document keeps it; when it does, the
+ * one in the form is spent, so `editor` (the form, absent on a login's
+ * redirect) takes the new one in its place. Nothing else shows it.
+ */
+function showKeep(keep, editor) {
+  const notice = document.getElementById('notice');
+  notice.textContent = '';
+  if (keep.refresh_token && editor) {
+    editor.getEditor('root.refresh_token').setValue(keep.refresh_token);
+    notice.textContent = 'The server rotated the refresh token: the form now holds the new one. Save the configuration to keep it.';
+  } else if (keep.refresh_token) {
+    // Only the refresh-token grant's document keeps one, and that grant
+    // has no login whose redirect would come back here: not expected, but
+    // said rather than passed over in silence.
+    notice.textContent = 'The server rotated the refresh token, but this page holds no form to keep it in.';
+  } else if (keep.not_kept) {
+    notice.textContent = `The server issued a refresh token, which this form does not keep: ${keep.not_kept}`;
+  }
+}
+
+/** Shows a failed call, and what became of a refresh token it still brought. */
+function showFailure(error, editor) {
+  showResult(error.message, 'failed');
+  if (error.keep) showKeep(error.keep, editor);
 }
 
 /** Section headings from x-group, shown while any of their fields is. */
@@ -225,19 +260,10 @@ async function showForm() {
         return;
       }
       const { token, keep } = await api('/api/token', config);
-      const notice = document.getElementById('notice');
-      notice.textContent = '';
-      // The component decides whether the document keeps a new refresh
-      // token; when it does, the one in the form is spent: hold the new one.
-      if (keep.refresh_token) {
-        editor.getEditor('root.refresh_token').setValue(keep.refresh_token);
-        notice.textContent = 'The server rotated the refresh token: the form now holds the new one. Save the configuration to keep it.';
-      } else if (keep.not_kept) {
-        notice.textContent = `The server issued a refresh token, which this form does not keep: ${keep.not_kept}`;
-      }
+      showKeep(keep, editor);
       showResult(JSON.stringify(token, null, 2), 'obtained');
     } catch (error) {
-      showResult(error.message, 'failed');
+      showFailure(error, editor);
     }
   });
 }
@@ -260,7 +286,7 @@ async function finishLogin() {
     showResult(JSON.stringify(token, null, 2), 'obtained');
   } catch (error) {
     sessionStorage.removeItem('login');
-    showResult(error.message, 'failed');
+    showFailure(error, null);
   }
 }
 

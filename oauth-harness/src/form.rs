@@ -37,6 +37,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use host_harness::component::{Failure, FieldError, Login};
+use host_harness::harness::UnusableToken;
 use host_harness::{ConnectorHost, Harness, HttpSettings, TokenError};
 
 /// The page itself.
@@ -311,20 +312,77 @@ fn call(shared: &Shared, api: &str, body: String) -> Response<Full<Bytes>> {
             .connector()
             .validate(&body)
             .map(|errors| json!({"errors": errors.iter().map(field_error).collect::<Vec<_>>()}))
-            .map_err(TokenError::Host),
-        "/api/token" => shared.harness.obtain_token(&body).map(
-            |token| json!({"token": token.to_json(false), "keep": to_keep(shared, &body, &token)}),
-        ),
-        "/api/login" => start_login(shared, body),
+            .map_err(|error| TokenError::Host(error).into()),
+        "/api/token" => match shared.harness.obtain_token(&body) {
+            Ok(token) => {
+                Ok(json!({"token": token.to_json(false), "keep": to_keep(shared, &body, &token)}))
+            }
+            Err(error) => Err(Refusal::of(shared, &body, error)),
+        },
+        "/api/login" => start_login(shared, body).map_err(Refusal::from),
         "/api/finish" => finish_login(shared, &body),
         _ => return problem(StatusCode::NOT_FOUND, "no such call"),
     };
     match result {
         Ok(answer) => json_response(StatusCode::OK, &answer),
-        Err(error) => json_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &json!({"error": format!("{error:#}")}),
-        ),
+        Err(refusal) => json_response(StatusCode::UNPROCESSABLE_ENTITY, &refusal.to_json()),
+    }
+}
+
+/// Why a call brought no answer, as the page is told it.
+enum Refusal {
+    /// The call failed: only why is shown.
+    Failed(TokenError),
+    /// The server's answers held no usable access token but a refresh
+    /// token, which may have replaced the one presented (then spent): its
+    /// fault is shown, and the page is still offered the refresh token to
+    /// keep, as after a token obtained, or told why it is not kept.
+    Unusable {
+        /// The server's fault, in the component's words.
+        reason: TokenError,
+        /// What [`to_keep`] says of the refresh token kept.
+        keep: Value,
+    },
+}
+
+impl Refusal {
+    /// The refusal of a call about `document` that failed with `error`.
+    fn of(shared: &Shared, document: &str, error: TokenError) -> Self {
+        match error {
+            TokenError::Unusable(unusable) => {
+                let UnusableToken { reason, kept } = *unusable;
+                Self::Unusable {
+                    keep: to_keep(shared, document, &kept),
+                    reason,
+                }
+            }
+            error => Self::Failed(error),
+        }
+    }
+
+    /// The answer's body: `error`, worded as every other failure, and with
+    /// the server's fault the same `keep` a token's answer carries. The
+    /// token itself (`kept`) stays out: it has no usable access token to
+    /// show, and its refresh token goes no further than `keep` shows it.
+    fn to_json(&self) -> Value {
+        match self {
+            Self::Failed(error) => json!({"error": format!("{error:#}")}),
+            Self::Unusable { reason, keep } => {
+                json!({"error": format!("{reason:#}"), "keep": keep})
+            }
+        }
+    }
+}
+
+impl From<TokenError> for Refusal {
+    fn from(error: TokenError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+impl From<anyhow::Error> for Refusal {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Failed(error.into())
     }
 }
 
@@ -553,7 +611,7 @@ struct Finish {
     redirect_url: String,
 }
 
-fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
+fn finish_login(shared: &Shared, body: &str) -> Result<Value, Refusal> {
     let finish: Finish = serde_json::from_str(body)
         .map_err(|e| anyhow::anyhow!("the page sent an unreadable login report: {e}"))?;
     let (pending, started) = shared
@@ -585,7 +643,9 @@ fn finish_login(shared: &Shared, body: &str) -> Result<Value, TokenError> {
                 "this redirect does not belong to the login that is waiting ({why}); it was ignored, and the login goes on waiting for its own"
             )}))
         }
-        Err(error) => Err(error),
+        // The login's document says whether it keeps a refresh token (a
+        // browser grant's does not, and the page says so).
+        Err(error) => Err(Refusal::of(shared, &pending.config, error)),
     }
 }
 

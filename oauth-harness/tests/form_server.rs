@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -236,4 +236,89 @@ fn the_page_and_the_login_redirect_need_no_token_and_never_show_it() {
     let missing = form.send("GET", "/nothing", &host, "");
     assert_eq!(missing.status, 404);
     missing.refuses_frames("no such page");
+}
+
+/// A token endpoint on loopback answering every request with `body`, as
+/// `200 OK` JSON; its token URL.
+fn token_endpoint(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listens");
+    let port = listener.local_addr().expect("an address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            // The whole request: its head, then the body its length gives.
+            let mut reader = BufReader::new(stream.try_clone().expect("cloned"));
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut request_body = vec![0; length];
+            let _ = reader.read_exact(&mut request_body);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/token")
+}
+
+#[test]
+fn an_answer_without_a_usable_access_token_names_the_fault_and_offers_its_refresh_token() {
+    // The access token is no string: no token can be used, but the server
+    // rotated the refresh token, and the one the form presented may be spent.
+    let token_url =
+        token_endpoint(r#"{"access_token":5,"refresh_token":"RT-NEW-1","token_type":"Bearer"}"#);
+    let form = Form::start();
+    let document = serde_json::json!({
+        "grant_type": "refresh_token",
+        "token_url": token_url,
+        "client_id": "c",
+        "client_secret": "s",
+        "refresh_token": "RT-OLD",
+    });
+    let answer = form.call(
+        "POST",
+        "/api/token",
+        Some(&form.token()),
+        &document.to_string(),
+    );
+    assert!(
+        !(200..300).contains(&answer.status),
+        "no token was obtained: {} {}",
+        answer.status,
+        answer.body
+    );
+    let body: serde_json::Value = serde_json::from_str(&answer.body).expect("a JSON answer");
+    let error = body["error"].as_str().expect("an error to show");
+    assert!(
+        error.contains("access_token"),
+        "the server's fault: {error}"
+    );
+    assert!(
+        !error.contains("RT-NEW-1") && !answer.body.contains("RT-OLD"),
+        "no secret beyond the keep offer: {}",
+        answer.body
+    );
+    assert!(
+        body["keep"].to_string().contains("RT-NEW-1"),
+        "the rotated refresh token is still offered to keep: {}",
+        answer.body
+    );
+    assert_eq!(
+        body.as_object().map(|members| members.len()),
+        Some(2),
+        "only the fault and the keep offer, no token: {}",
+        answer.body
+    );
 }

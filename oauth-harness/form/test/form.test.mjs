@@ -178,6 +178,36 @@ test('refresh token, the default grant type', async () => {
   assert.equal((await obtainedToken(page)).refresh_token_rotated, true);
 });
 
+test('an answer without a usable access token: the fault shows, and its refresh token is kept', async () => {
+  // A token endpoint whose answer has a new refresh token but no access
+  // token that can be used: the one the form sent may be spent.
+  const endpoint = http.createServer((request, response) => {
+    request.resume();
+    response.setHeader('Content-Type', 'application/json');
+    response.end('{"access_token":5,"refresh_token":"RT-NEW-1","token_type":"Bearer"}');
+  });
+  await new Promise((listening) => endpoint.listen(0, '127.0.0.1', listening));
+  const page = await openForm();
+  try {
+    await fill(page, {
+      token_url: `http://127.0.0.1:${endpoint.address().port}/token`,
+      client_id: 'c', client_secret: 's', refresh_token: 'RT-OLD',
+    });
+    await page.click('#get-token');
+    await page.waitForSelector('#result.obtained, #result.failed', { timeout: 20_000 });
+    const text = await page.textContent('#result');
+    assert.equal(await page.getAttribute('#result', 'class'), 'failed', text);
+    assert.match(text, /`access_token` is not a string/);
+    assert.equal(text.includes('RT-NEW-1'), false, 'the fault does not show the refresh token');
+    assert.equal(await page.inputValue(field('refresh_token')), 'RT-NEW-1');
+    assert.match(await page.textContent('#notice'), /rotated/);
+    assert.equal(await page.evaluate(() => window.oauthForm.document().refresh_token), 'RT-NEW-1');
+  } finally {
+    await page.close();
+    endpoint.close();
+  }
+});
+
 test('the form answers only its own pages', async () => {
   const url = new URL(formUrl);
   const call = (headers, body) => new Promise((resolve, reject) => {
