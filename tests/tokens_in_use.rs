@@ -670,3 +670,121 @@ fn a_kept_login_waits_for_a_renewal_in_flight_instead_of_racing_it() {
     });
     assert_eq!(store.load(&key).expect("read"), Some(login));
 }
+
+/// A store whose leases always lapse before the save, and in that moment
+/// another worker notes that the stored token's access token was refused
+/// (the same refresh token, marked spent).
+struct LapsingStore {
+    inner: MemoryStore,
+    /// What "another worker" stores just before each save under a lease.
+    meanwhile: Mutex<Option<TokenState>>,
+}
+
+impl TokenStore for LapsingStore {
+    fn load(&self, key: &str) -> anyhow::Result<Option<TokenState>> {
+        self.inner.load(key)
+    }
+
+    fn save(&self, key: &str, state: &TokenState) -> anyhow::Result<()> {
+        self.inner.save(key, state)
+    }
+
+    fn replace_if_unchanged(
+        &self,
+        key: &str,
+        expected: Option<&TokenState>,
+        new: Option<&TokenState>,
+    ) -> anyhow::Result<bool> {
+        self.inner.replace_if_unchanged(key, expected, new)
+    }
+
+    fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        self.inner.secret()
+    }
+
+    fn constant(&self, name: &str, candidate: Option<&str>) -> anyhow::Result<Option<String>> {
+        self.inner.constant(name, candidate)
+    }
+
+    fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
+        Ok(Box::new(LapsingLease {
+            store: self,
+            key: key.to_owned(),
+            _held: self.inner.lease(key, wait)?,
+        }))
+    }
+}
+
+struct LapsingLease<'s> {
+    store: &'s LapsingStore,
+    key: String,
+    _held: Box<dyn Lease + 's>,
+}
+
+impl Lease for LapsingLease<'_> {
+    fn save(&self, _: &TokenState) -> anyhow::Result<LeaseSave> {
+        if let Some(meanwhile) = self.store.meanwhile.lock().expect("lock").take() {
+            self.store.inner.save(&self.key, &meanwhile)?;
+        }
+        Ok(LeaseSave::Lapsed("the lease lapsed".into()))
+    }
+}
+
+/// A renewal whose lease lapsed stores its rotated refresh token over the
+/// state it read, and also over that state marked spent by another worker
+/// meanwhile (the same refresh token): only another renewal is newer.
+#[test]
+fn a_renewal_whose_lease_lapsed_stores_over_the_same_refresh_token_marked_spent() {
+    let server = AuthorizationServer::start(ServerOptions {
+        token_lifetime_secs: 40,
+        ..ServerOptions::default()
+    })
+    .expect("server");
+    let (_, offset, clock) = controlled_clock();
+    let store = Arc::new(LapsingStore {
+        inner: MemoryStore::default(),
+        meanwhile: Mutex::new(None),
+    });
+    let manager = TokenManager::new(
+        harness_for(&server).with_clock(clock),
+        Box::new(store.clone()),
+    );
+    let mut config = client_credentials(&server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    config["scope"] = "read offline_access".into();
+    let config = config.to_string();
+    let key = manager.cache_key(&config).expect("key");
+    // The first token: its save lapses too, over nothing stored.
+    let (first, _) = manager.token(&config).expect("the first token");
+    assert_eq!(
+        store.inner.load(&key).expect("read"),
+        Some(first.state.clone())
+    );
+
+    // Another worker's API refused this access token: its state, spent.
+    let connection = manager.harness().connection(&config).expect("connection");
+    let refused = host_harness::component::Response {
+        status: 401,
+        headers: vec![(
+            "www-authenticate".into(),
+            "Bearer error=\"invalid_token\"".into(),
+        )],
+        body: Vec::new(),
+    };
+    let spent = match connection
+        .judge(&refused, &first.state, false)
+        .expect("judged")
+    {
+        host_harness::component::Verdict::RenewAndRetry(spent) => spent,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(spent, first.state);
+    *store.meanwhile.lock().expect("lock") = Some(spent);
+
+    offset.store(35, Ordering::SeqCst);
+    let (renewed, source) = manager.token(&config).expect("stored over the spent state");
+    assert_eq!(source, TokenSource::Refreshed);
+    assert_eq!(store.inner.load(&key).expect("read"), Some(renewed.state));
+}

@@ -286,7 +286,7 @@ impl TokenManager {
                             "the component authorized a request without a token state"
                         ))
                     })?;
-                    self.store_unsaved(key)?;
+                    self.store_unsaved(connection, key)?;
                     // Storing found a newer state (another worker's): use that.
                     if lock(&self.cache).states.get(key) != Some(&used) {
                         source = TokenSource::Store;
@@ -332,7 +332,7 @@ impl TokenManager {
     /// The state the store refused earlier — this process's newest, always
     /// the cache's — is stored before any state for the key is used or
     /// renewed: its refresh token may be the only live one.
-    fn store_unsaved(&self, key: &str) -> Result<(), SharedTokenError> {
+    fn store_unsaved(&self, connection: &Connection, key: &str) -> Result<(), SharedTokenError> {
         let pending = {
             let cache = lock(&self.cache);
             cache
@@ -344,16 +344,17 @@ impl TokenManager {
             return Ok(());
         };
         // Under the lease, and only over the state its renewal started
-        // from: a worker that renewed since holds the newer token.
+        // from (or one with the same refresh token): a worker that renewed
+        // since holds the newer token.
         let lease = self.store.lease(key, self.lease_wait).map_err(host)?;
         let replaced = self
-            .store
-            .replace_if_unchanged(key, base.as_ref(), Some(&state))
+            .save_over(connection, key, base.as_ref(), &state)
             .map_err(|e| {
                 host(e.context(
                     "the token is still not stored, so it is not used: a rotated refresh token would be lost",
                 ))
-            })?;
+            })?
+            .is_some();
         let latest = if replaced {
             None
         } else {
@@ -372,6 +373,26 @@ impl TokenManager {
             }
         }
         Ok(())
+    }
+
+    /// What identifies the refresh token a state would present, without
+    /// holding it: an HMAC of it under the store's secret. Two states that
+    /// differ only in what the component noted about their access token
+    /// (spent, say) have the same. `None` when the state has no refresh
+    /// token.
+    fn refresh_token_id(&self, connection: &Connection, state: &TokenState) -> Option<Vec<u8>> {
+        use hmac::{Hmac, Mac as _};
+        let refresh_token = self
+            .harness
+            .describe(connection, state)
+            .ok()?
+            .refresh_token?;
+        let secret = self.store_secret.get()?;
+        // HMAC accepts a key of any length: this cannot fail.
+        let mut mac =
+            <Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(secret).expect("any key length");
+        mac.update(refresh_token.expose().as_bytes());
+        Some(mac.finalize().into_bytes().to_vec())
     }
 
     /// Renews the token for a key: one caller sends the fetch, the others
@@ -431,7 +452,7 @@ impl TokenManager {
         held: Option<&TokenState>,
         fetch: TokenFetch,
     ) -> Outcome {
-        self.store_unsaved(key)?;
+        self.store_unsaved(connection, key)?;
         // Another caller of this process may have replaced the state since
         // this one read it: then ask the component again about that one.
         if lock(&self.cache).states.get(key) != held {
@@ -454,8 +475,9 @@ impl TokenManager {
         // A holder whose lease lapsed (paused, cut off) may still be
         // presenting this state's refresh token: the store says whether to
         // wait for it, and what it stored meanwhile.
+        let presented = held.and_then(|held| self.refresh_token_id(connection, held));
         if let Gate::Changed(current) = lease
-            .presenting(latest.as_ref(), self.request_bound)
+            .presenting(latest.as_ref(), presented.as_deref(), self.request_bound)
             .map_err(host)?
         {
             let mut cache = lock(&self.cache);
@@ -472,7 +494,7 @@ impl TokenManager {
         // Stored under the lease and outside the cache's lock: other keys
         // need not wait for the disk, callers of this key wait for this
         // flight, other processes for the lease.
-        let saved = self.save_under(&*lease, key, latest.as_ref(), &state);
+        let saved = self.save_under(connection, &*lease, key, latest.as_ref(), &state);
         drop(lease);
         let mut cache = lock(&self.cache);
         cache.states.insert(key.to_owned(), state);
@@ -489,12 +511,14 @@ impl TokenManager {
     }
 
     /// Saves a state under the lease; if the lease lapsed meanwhile, saves
-    /// it only over `read`, the state read under the lease: unless another
-    /// worker renewed since, nothing newer is there to overwrite. A store
-    /// that fails (a dropped packet, a restart) is tried again a few times
-    /// first: the state may hold the only live refresh token.
+    /// it only over `read`, the state read under the lease (or a state
+    /// with the same refresh token): unless another worker renewed since,
+    /// nothing newer is there to overwrite. A store that fails (a dropped
+    /// packet, a restart) is tried again a few times first: the state may
+    /// hold the only live refresh token.
     fn save_under(
         &self,
+        connection: &Connection,
         lease: &dyn Lease,
         key: &str,
         read: Option<&TokenState>,
@@ -505,12 +529,16 @@ impl TokenManager {
             tries += 1;
             let attempt = match lease.save(state) {
                 Ok(LeaseSave::Saved) => return Ok(()),
-                Ok(LeaseSave::Lapsed(why)) => self.save_over(key, read, state).map(|saved| {
-                    saved.ok_or_else(|| anyhow!("{why}, and another worker stored a token since"))
-                }),
+                Ok(LeaseSave::Lapsed(why)) => {
+                    self.save_over(connection, key, read, state).map(|saved| {
+                        saved.ok_or_else(|| {
+                            anyhow!("{why}, and another worker stored a token since")
+                        })
+                    })
+                }
                 // The save may have reached the store although its answer
                 // did not: then the state read is there no more.
-                Err(error) => match self.save_over(key, read, state) {
+                Err(error) => match self.save_over(connection, key, read, state) {
                     Ok(Some(())) => return Ok(()),
                     _ => Err(error),
                 },
@@ -523,10 +551,13 @@ impl TokenManager {
         }
     }
 
-    /// Compare-and-set of `state` over `read`: `Some` if the store holds
-    /// `state` now, `None` if it holds another.
+    /// Compare-and-set of `state` over `read`, or over what the store holds
+    /// now if that still has `read`'s refresh token (another worker only
+    /// noted that its access token was refused): `Some` if the store holds
+    /// `state` now, `None` if it holds another renewal.
     fn save_over(
         &self,
+        connection: &Connection,
         key: &str,
         read: Option<&TokenState>,
         state: &TokenState,
@@ -534,7 +565,24 @@ impl TokenManager {
         if self.store.replace_if_unchanged(key, read, Some(state))? {
             return Ok(Some(()));
         }
-        Ok((self.store.load(key)?.as_ref() == Some(state)).then_some(()))
+        let Some(current) = self.store.load(key)? else {
+            return Ok(None);
+        };
+        if &current == state {
+            return Ok(Some(()));
+        }
+        let same_refresh_token = read.is_some_and(|read| {
+            let read_id = self.refresh_token_id(connection, read);
+            read_id.is_some() && read_id == self.refresh_token_id(connection, &current)
+        });
+        if same_refresh_token
+            && self
+                .store
+                .replace_if_unchanged(key, Some(&current), Some(state))?
+        {
+            return Ok(Some(()));
+        }
+        Ok(None)
     }
 
     /// Replaces a used state (spent, revoked) in the cache and the store,
@@ -568,12 +616,13 @@ impl TokenManager {
     /// lease, so that a renewal in flight elsewhere neither overwrites it
     /// nor is overwritten halfway.
     pub fn keep(&self, config: &str, state: &TokenState) -> Result<(), SharedTokenError> {
-        let key = self.cache_key(config)?;
+        let connection = self.connection(config)?;
+        let key = self.key(&connection)?;
         let lease = self.store.lease(&key, self.lease_wait).map_err(host)?;
         // Read first: a store that cannot be read as it is (tokens under
         // another key) is left alone, not overwritten.
         let read = self.store.load(&key).map_err(host)?;
-        self.save_under(&*lease, &key, read.as_ref(), state)
+        self.save_under(&connection, &*lease, &key, read.as_ref(), state)
             .map_err(host)?;
         drop(lease);
         let mut cache = lock(&self.cache);

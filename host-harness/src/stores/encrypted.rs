@@ -288,14 +288,23 @@ struct EncryptedLease<'s, S> {
 }
 
 impl<S: TokenStore> Lease for EncryptedLease<'_, S> {
-    fn presenting(&self, from: Option<&TokenState>, bound: Duration) -> Result<Gate> {
+    fn presenting(
+        &self,
+        from: Option<&TokenState>,
+        presented: Option<&[u8]>,
+        bound: Duration,
+    ) -> Result<Gate> {
         let from = from
             .map(|state| self.store.seal(&self.key, state))
             .transpose()?;
-        Ok(match self.inner.presenting(from.as_ref(), bound)? {
-            Gate::Changed(Some(stored)) => Gate::Changed(Some(self.store.open(&self.key, stored)?)),
-            other => other,
-        })
+        Ok(
+            match self.inner.presenting(from.as_ref(), presented, bound)? {
+                Gate::Changed(Some(stored)) => {
+                    Gate::Changed(Some(self.store.open(&self.key, stored)?))
+                }
+                other => other,
+            },
+        )
     }
 
     fn save(&self, state: &TokenState) -> Result<LeaseSave> {

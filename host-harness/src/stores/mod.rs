@@ -62,18 +62,25 @@ pub trait TokenStore: Send + Sync {
 
 /// A held renewal lease; dropping it releases it.
 pub trait Lease: Send {
-    /// Says that the holder is about to present the refresh token of
-    /// `from` (the state it renews, as the store holds it), in a request
-    /// that takes at most `bound`. Fails when the lease is no longer held
-    /// with a margin: the holder must then not present.
+    /// Says that the holder is about to renew `from` (the state as the
+    /// store holds it, if any) by presenting the refresh token `presented`
+    /// identifies (an opaque digest; `None` when no refresh token is
+    /// presented), in a request that takes at most `bound`. Fails when the
+    /// lease is no longer held with a margin: the holder must then not
+    /// present.
     ///
     /// A lease that can lapse while its holder lives (Redis: a paused
     /// process, a lost heartbeat) keeps this beside the lease, and a later
     /// holder that would present the same refresh token first waits out
     /// the earlier holder's bound, unless the stored state changes
     /// meanwhile ([`Gate::Changed`]).
-    fn presenting(&self, from: Option<&TokenState>, bound: Duration) -> Result<Gate> {
-        let _ = (from, bound);
+    fn presenting(
+        &self,
+        from: Option<&TokenState>,
+        presented: Option<&[u8]>,
+        bound: Duration,
+    ) -> Result<Gate> {
+        let _ = (from, presented, bound);
         Ok(Gate::Present)
     }
 

@@ -66,13 +66,38 @@ const LEASE_TTL: Duration =
 const PRESENTING_MARGIN: Duration =
     Duration::from_secs(LEASE_HEARTBEAT_EVERY.as_secs() + IO_TIMEOUT.as_secs());
 
+/// How long taking a lease tries again while the store fails, before the
+/// failure is the answer: a reconnect, not an outage.
+const STORE_DOWN: Duration = Duration::from_secs(3 * IO_TIMEOUT.as_secs());
+
 /// How often a holder waiting out an earlier holder's renewal reads the
 /// stored state again.
 const WAIT_POLL: Duration = Duration::from_millis(200);
 
-/// Extends the lease by `ARGV[2]` ms only if it is still this holder's.
+/// Takes the lease for `ARGV[1]` for `ARGV[2]` ms if it is free, or
+/// already this holder's (a take whose answer was lost); 1 if taken.
+const TAKE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if current == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0";
+
+/// Extends the lease by `ARGV[2]` ms only if it is still this holder's,
+/// and its renewal in flight to at least as long: a living holder that is
+/// still saving is still waited for.
 const EXTEND: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  local renewing = redis.call('GET', KEYS[2])
+  if renewing and string.sub(renewing, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. '\n'
+     and redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0";
@@ -282,13 +307,13 @@ struct LeaseHealth {
 
 /// A renewal in flight as Redis keeps it beside the lease (after its
 /// holder's lease value and a newline). It lives, by Redis's clock, for as
-/// long as its holder may still be renewing: no two machines' clocks are
-/// compared.
+/// long as its holder may still be renewing, and as long as its heartbeat
+/// keeps the lease: no two machines' clocks are compared.
 #[derive(Serialize, Deserialize)]
 struct InFlight {
-    /// A digest (SHA-256, hex) of the stored state being renewed: its
-    /// refresh token is being presented.
-    from: String,
+    /// What identifies the refresh token being presented (hex of the
+    /// caller's digest; never the token).
+    presented: String,
 }
 
 impl RedisLease<'_> {
@@ -326,38 +351,41 @@ impl RedisLease<'_> {
         ))
     }
 
-    /// Whether `renewing` is an earlier holder's renewal of `from`, which
-    /// may still be under way.
-    fn earlier_renewal(&self, renewing: Option<&str>, from: &str) -> bool {
+    /// Whether `renewing` is an earlier holder's renewal presenting the
+    /// refresh token `presented` identifies, which may still be under way.
+    fn earlier_renewal(&self, renewing: Option<&str>, presented: &str) -> bool {
         renewing
             .and_then(|renewing| renewing.split_once('\n'))
             .and_then(|(holder, record)| {
                 let record: InFlight = serde_json::from_str(record).ok()?;
-                Some(holder != self.token && record.from == from)
+                Some(holder != self.token && record.presented == presented)
             })
             .unwrap_or(false)
     }
 }
 
 impl Lease for RedisLease<'_> {
-    fn presenting(&self, from: Option<&TokenState>, bound: Duration) -> Result<Gate> {
-        use sha2::{Digest as _, Sha256};
-        let Some(from) = from else {
-            // Nothing stored is being renewed: no refresh token of the
-            // store's is presented.
+    fn presenting(
+        &self,
+        from: Option<&TokenState>,
+        presented: Option<&[u8]>,
+        bound: Duration,
+    ) -> Result<Gate> {
+        let Some(presented) = presented else {
+            // No refresh token is presented: nothing to wait for or record.
             self.confirm_held(PRESENTING_MARGIN)?;
             return Ok(Gate::Present);
         };
-        let (from_text, _) = RedisStore::encode(from)?;
-        let digest: String = Sha256::digest(from_text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let from_text = from
+            .map(RedisStore::encode)
+            .transpose()?
+            .map(|(text, _)| text);
+        let digest: String = presented.iter().map(|b| format!("{b:02x}")).collect();
         let state_key = RedisStore::state_key(&self.key);
         let renewing_key = RedisStore::renewing_key(&self.key);
         // An earlier holder whose lease lapsed (paused, cut off) may still
         // be presenting this same refresh token: wait out its bound, unless
-        // what it renewed appears in the store first.
+        // the stored state changes first (the caller then looks again).
         loop {
             let (renewing, current): (Option<String>, Option<String>) =
                 self.store
@@ -369,7 +397,7 @@ impl Lease for RedisLease<'_> {
                             .arg(&state_key)
                             .query(connection)
                     })?;
-            if current.as_deref() != Some(from_text.as_str()) {
+            if current != from_text {
                 let current = current.map(|text| self.store.decode(&text)).transpose()?;
                 return Ok(Gate::Changed(current));
             }
@@ -383,7 +411,7 @@ impl Lease for RedisLease<'_> {
         // This holder's own renewal in flight, for whoever takes the lease
         // if it lapses: for as long as its request may take, and the save.
         let hold = bound + IO_TIMEOUT * 3;
-        let record = serde_json::to_string(&InFlight { from: digest })?;
+        let record = serde_json::to_string(&InFlight { presented: digest })?;
         let recorded: i64 = self
             .store
             .with("record the renewal in flight", |connection| {
@@ -527,28 +555,37 @@ impl TokenStore for RedisStore {
         // Another holder's lease lapses at the latest after as long, and a
         // little more: wait that long for it to be released or to lapse.
         let deadline = Instant::now() + hold + Duration::from_secs(1);
+        let mut failing_since: Option<Instant> = None;
         loop {
             let sent = Instant::now();
             let taken = self.with("take the renewal lease", |connection| {
-                redis::cmd("SET")
-                    .arg(Self::lease_key(key))
+                Script::new(TAKE)
+                    .key(Self::lease_key(key))
                     .arg(&token)
-                    .arg("NX")
-                    .arg("PX")
                     .arg(first_ms)
-                    .query::<Option<String>>(connection)
+                    .invoke::<i64>(connection)
             });
-            // A passing failure (a reconnect) is tried again until the
-            // deadline; the last one is the error.
+            // A passing failure (a reconnect) is tried again for a few
+            // seconds; a store that stays down is the error. (A take whose
+            // answer was lost is found to be this holder's at the next try.)
             let taken = match taken {
-                Ok(taken) => taken,
-                Err(error) if Instant::now() >= deadline => return Err(error),
+                Ok(taken) => {
+                    failing_since = None;
+                    taken == 1
+                }
+                Err(error)
+                    if Instant::now() >= deadline
+                        || failing_since.is_some_and(|since| since.elapsed() >= STORE_DOWN) =>
+                {
+                    return Err(error);
+                }
                 Err(_) => {
+                    failing_since.get_or_insert(sent);
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
             };
-            if taken.is_some() {
+            if taken {
                 let health = Arc::new(Mutex::new(LeaseHealth {
                     held_until: sent + Duration::from_millis(first_ms),
                     ends: sent + hold,
@@ -569,7 +606,7 @@ impl TokenStore for RedisStore {
                 return Err(anyhow!(
                     "the renewal lease in the Redis token store `{}` stayed taken for {} s: another worker's renewal is stuck",
                     self.shown,
-                    wait.as_secs()
+                    (hold + Duration::from_secs(1)).as_secs()
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -609,6 +646,7 @@ impl RedisStore {
         let (sender, stopped) = mpsc::channel::<()>();
         let client = self.client.clone();
         let lease_key = Self::lease_key(key);
+        let renewing_key = Self::renewing_key(key);
         let token = token.to_owned();
         let spawned = std::thread::Builder::new()
             .name("redis-lease-heartbeat".into())
@@ -647,6 +685,7 @@ impl RedisStore {
                     let sent = Instant::now();
                     let extended: redis::RedisResult<i64> = Script::new(EXTEND)
                         .key(&lease_key)
+                        .key(&renewing_key)
                         .arg(&token)
                         .arg(millis(ttl))
                         .invoke(open);
