@@ -364,15 +364,19 @@ fn a_client_may_not_revoke_another_clients_token_and_a_private_key_jwt_client_ma
     assert_eq!(answer.client_id.as_deref(), Some("demo-basic"));
 }
 
-/// A store whose writes fail while `failing` is set, as a full disk's
-/// would (however often they are tried again).
+/// A store with the faults a test sets: writes that fail while `failing`
+/// is set, as a full disk's would (however often they are tried again);
+/// leases that lapse before every save while `lapsing` is set, after
+/// `meanwhile` (another worker's write) is stored.
 #[derive(Default)]
-struct FailingStore {
+struct FaultyStore {
     failing: std::sync::atomic::AtomicBool,
+    lapsing: std::sync::atomic::AtomicBool,
+    meanwhile: Mutex<Option<TokenState>>,
     inner: MemoryStore,
 }
 
-impl TokenStore for FailingStore {
+impl TokenStore for FaultyStore {
     fn load(&self, key: &str) -> anyhow::Result<Option<TokenState>> {
         self.inner.load(key)
     }
@@ -405,7 +409,7 @@ impl TokenStore for FailingStore {
     }
 
     fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
-        Ok(Box::new(FailingLease {
+        Ok(Box::new(FaultyLease {
             store: self,
             key: key.to_owned(),
             _held: self.inner.lease(key, wait)?,
@@ -413,15 +417,21 @@ impl TokenStore for FailingStore {
     }
 }
 
-/// The inner store's lease, saving through the failing store.
-struct FailingLease<'s> {
-    store: &'s FailingStore,
+/// The inner store's lease, saving through the faulty store.
+struct FaultyLease<'s> {
+    store: &'s FaultyStore,
     key: String,
     _held: Box<dyn Lease + 's>,
 }
 
-impl Lease for FailingLease<'_> {
+impl Lease for FaultyLease<'_> {
     fn save(&self, state: &TokenState) -> anyhow::Result<LeaseSave> {
+        if self.store.lapsing.load(Ordering::SeqCst) {
+            if let Some(meanwhile) = self.store.meanwhile.lock().expect("lock").take() {
+                self.store.inner.save(&self.key, &meanwhile)?;
+            }
+            return Ok(LeaseSave::Lapsed("the lease lapsed".into()));
+        }
         self.store.save(&self.key, state)?;
         Ok(LeaseSave::Saved)
     }
@@ -430,7 +440,7 @@ impl Lease for FailingLease<'_> {
 #[test]
 fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     let server = http_server();
-    let store = Arc::new(FailingStore::default());
+    let store = Arc::new(FaultyStore::default());
     store.failing.store(true, Ordering::SeqCst);
     let manager = TokenManager::new(harness_for(&server), Box::new(store.clone()));
     let mut config = client_credentials(&server, "demo-basic", "basic");
@@ -505,7 +515,7 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
     })
     .expect("server");
     let (_, offset, clock) = controlled_clock();
-    let store = Arc::new(FailingStore::default());
+    let store = Arc::new(FaultyStore::default());
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),
         Box::new(store.clone()),
@@ -548,7 +558,7 @@ fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
     })
     .expect("server");
     let (_, offset, clock) = controlled_clock();
-    let store = Arc::new(FailingStore::default());
+    let store = Arc::new(FaultyStore::default());
     let worker = || {
         TokenManager::new(
             harness_for(&server).with_clock(clock.clone()),
@@ -671,65 +681,6 @@ fn a_kept_login_waits_for_a_renewal_in_flight_instead_of_racing_it() {
     assert_eq!(store.load(&key).expect("read"), Some(login));
 }
 
-/// A store whose leases always lapse before the save, and in that moment
-/// another worker notes that the stored token's access token was refused
-/// (the same refresh token, marked spent).
-struct LapsingStore {
-    inner: MemoryStore,
-    /// What "another worker" stores just before each save under a lease.
-    meanwhile: Mutex<Option<TokenState>>,
-}
-
-impl TokenStore for LapsingStore {
-    fn load(&self, key: &str) -> anyhow::Result<Option<TokenState>> {
-        self.inner.load(key)
-    }
-
-    fn save(&self, key: &str, state: &TokenState) -> anyhow::Result<()> {
-        self.inner.save(key, state)
-    }
-
-    fn replace_if_unchanged(
-        &self,
-        key: &str,
-        expected: Option<&TokenState>,
-        new: Option<&TokenState>,
-    ) -> anyhow::Result<bool> {
-        self.inner.replace_if_unchanged(key, expected, new)
-    }
-
-    fn secret(&self) -> anyhow::Result<Vec<u8>> {
-        self.inner.secret()
-    }
-
-    fn constant(&self, name: &str, candidate: Option<&str>) -> anyhow::Result<Option<String>> {
-        self.inner.constant(name, candidate)
-    }
-
-    fn lease(&self, key: &str, wait: Duration) -> anyhow::Result<Box<dyn Lease + '_>> {
-        Ok(Box::new(LapsingLease {
-            store: self,
-            key: key.to_owned(),
-            _held: self.inner.lease(key, wait)?,
-        }))
-    }
-}
-
-struct LapsingLease<'s> {
-    store: &'s LapsingStore,
-    key: String,
-    _held: Box<dyn Lease + 's>,
-}
-
-impl Lease for LapsingLease<'_> {
-    fn save(&self, _: &TokenState) -> anyhow::Result<LeaseSave> {
-        if let Some(meanwhile) = self.store.meanwhile.lock().expect("lock").take() {
-            self.store.inner.save(&self.key, &meanwhile)?;
-        }
-        Ok(LeaseSave::Lapsed("the lease lapsed".into()))
-    }
-}
-
 /// A renewal whose lease lapsed stores its rotated refresh token over the
 /// state it read, and also over that state marked spent by another worker
 /// meanwhile (the same refresh token): only another renewal is newer.
@@ -741,10 +692,8 @@ fn a_renewal_whose_lease_lapsed_stores_over_the_same_refresh_token_marked_spent(
     })
     .expect("server");
     let (_, offset, clock) = controlled_clock();
-    let store = Arc::new(LapsingStore {
-        inner: MemoryStore::default(),
-        meanwhile: Mutex::new(None),
-    });
+    let store = Arc::new(FaultyStore::default());
+    store.lapsing.store(true, Ordering::SeqCst);
     let manager = TokenManager::new(
         harness_for(&server).with_clock(clock),
         Box::new(store.clone()),
