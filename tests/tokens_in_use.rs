@@ -46,6 +46,19 @@ fn status(manager: &TokenManager, config: &str, request: &Request) -> u16 {
     manager.call(config, request).expect("call").response.status
 }
 
+/// Alice's password grant for the Basic-authenticated demo client, with
+/// this scope (`offline_access` brings a refresh token).
+fn password_grant(server: &AuthorizationServer, scope: Option<&str>) -> String {
+    let mut config = client_credentials(server, "demo-basic", "basic");
+    config["grant_type"] = "password".into();
+    config["username"] = "alice".into();
+    config["password"] = "wonderland".into();
+    if let Some(scope) = scope {
+        config["scope"] = scope.into();
+    }
+    config.to_string()
+}
+
 fn token_requests(server: &AuthorizationServer) -> usize {
     server.received_requests().len()
 }
@@ -154,12 +167,7 @@ fn tokens_are_renewed_before_they_expire_by_a_margin_that_fits_their_lifetime() 
 fn renewal_uses_the_refresh_token_and_falls_back_to_the_grant_when_it_is_refused() {
     let server = http_server();
     let manager = manager(&server);
-    let mut config = client_credentials(&server, "demo-basic", "basic");
-    config["grant_type"] = "password".into();
-    config["username"] = "alice".into();
-    config["password"] = "wonderland".into();
-    config["scope"] = "read offline_access".into();
-    let config = config.to_string();
+    let config = password_grant(&server, Some("read offline_access"));
     let (first, _) = manager.token(&config).expect("token");
     assert!(
         first.refresh_token.is_some(),
@@ -443,11 +451,7 @@ fn a_token_the_store_refused_is_kept_and_stored_before_it_is_used() {
     let store = Arc::new(FaultyStore::default());
     store.failing.store(true, Ordering::SeqCst);
     let manager = TokenManager::new(harness_for(&server), Box::new(store.clone()));
-    let mut config = client_credentials(&server, "demo-basic", "basic");
-    config["grant_type"] = "password".into();
-    config["username"] = "alice".into();
-    config["password"] = "wonderland".into();
-    let config = config.to_string();
+    let config = password_grant(&server, None);
 
     let error = manager.token(&config).expect_err("the store refused");
 
@@ -520,12 +524,7 @@ fn a_refused_save_is_retried_before_the_refresh_token_it_holds_is_presented() {
         harness_for(&server).with_clock(clock),
         Box::new(store.clone()),
     );
-    let mut config = client_credentials(&server, "demo-basic", "basic");
-    config["grant_type"] = "password".into();
-    config["username"] = "alice".into();
-    config["password"] = "wonderland".into();
-    config["scope"] = "read offline_access".into();
-    let config = config.to_string();
+    let config = password_grant(&server, Some("read offline_access"));
     let key = manager.cache_key(&config).expect("key");
     manager.token(&config).expect("the first token is stored");
     let first = store.inner.load(&key).expect("load").expect("stored");
@@ -566,12 +565,7 @@ fn a_refused_save_never_overwrites_what_another_worker_stored_since() {
         )
     };
     let (first, second) = (worker(), worker());
-    let mut config = client_credentials(&server, "demo-basic", "basic");
-    config["grant_type"] = "password".into();
-    config["username"] = "alice".into();
-    config["password"] = "wonderland".into();
-    config["scope"] = "read offline_access".into();
-    let config = config.to_string();
+    let config = password_grant(&server, Some("read offline_access"));
     let key = first.cache_key(&config).expect("key");
     first.token(&config).expect("the first token is stored");
 
@@ -698,12 +692,7 @@ fn a_renewal_whose_lease_lapsed_stores_over_the_same_refresh_token_marked_spent(
         harness_for(&server).with_clock(clock),
         Box::new(store.clone()),
     );
-    let mut config = client_credentials(&server, "demo-basic", "basic");
-    config["grant_type"] = "password".into();
-    config["username"] = "alice".into();
-    config["password"] = "wonderland".into();
-    config["scope"] = "read offline_access".into();
-    let config = config.to_string();
+    let config = password_grant(&server, Some("read offline_access"));
     let key = manager.cache_key(&config).expect("key");
     // The first token: its save lapses too, over nothing stored.
     let (first, _) = manager.token(&config).expect("the first token");
